@@ -1,0 +1,60 @@
+/* gemm.h: what gemm.c, the micro-kernel files and gemm_dispatch.c share.
+ *
+ * A micro-kernel computes one full MR x NR tile of C from packed panels:
+ *   C[i, j] = beta * C[i, j] + sum_p a[p*MR + i] * b[p*ldb + j],  p = 0 .. k-1 in order,
+ * with C not read when beta == 0. b is a packed panel (ldb == NR) or, when op(B)
+ * rows are already contiguous, B itself (ldb == its row stride). Edge tiles never
+ * reach a micro-kernel: the framework runs them into a full-size stack tile. */
+#ifndef FASTMLP_GEMM_H
+#define FASTMLP_GEMM_H
+
+#include "internal.h"
+
+#define FM_GEMM_MAX_MR 16
+#define FM_GEMM_MAX_NR 32
+
+typedef void (*fm_sgemm_ukr)(fm_int k, const float *a, const float *b, fm_int ldb,
+                             float *c, fm_int ldc, float beta);
+typedef void (*fm_dgemm_ukr)(fm_int k, const double *a, const double *b, fm_int ldb,
+                             double *c, fm_int ldc, double beta);
+
+/* One ISA's choice: tile shape, cache blocking and micro-kernel. */
+typedef struct {
+    const char *name;
+    int mr, nr;        /* register tile */
+    int mc, kc, nc;    /* A block (L2), panel depth (B micro-panel in L1), B panel (L3) */
+    fm_sgemm_ukr ukr;
+} fm_sgemm_kernel;
+
+typedef struct {
+    const char *name;
+    int mr, nr, mc, kc, nc;
+    fm_dgemm_ukr ukr;
+} fm_dgemm_kernel;
+
+const fm_sgemm_kernel *fm_sgemm_kernel_active(void);
+const fm_dgemm_kernel *fm_dgemm_kernel_active(void);
+
+/* Micro-kernels, one ISA per file. */
+void fm_sgemm_ukr_ref_4x8(fm_int k, const float *a, const float *b, fm_int ldb,
+                          float *c, fm_int ldc, float beta);
+void fm_dgemm_ukr_ref_4x4(fm_int k, const double *a, const double *b, fm_int ldb,
+                          double *c, fm_int ldc, double beta);
+#if FM_X86_SIMD
+void fm_sgemm_ukr_avx2_6x16(fm_int k, const float *a, const float *b, fm_int ldb,
+                            float *c, fm_int ldc, float beta);
+void fm_dgemm_ukr_avx2_6x8(fm_int k, const double *a, const double *b, fm_int ldb,
+                           double *c, fm_int ldc, double beta);
+void fm_sgemm_ukr_avx512_14x32(fm_int k, const float *a, const float *b, fm_int ldb,
+                               float *c, fm_int ldc, float beta);
+void fm_dgemm_ukr_avx512_14x16(fm_int k, const double *a, const double *b, fm_int ldb,
+                               double *c, fm_int ldc, double beta);
+#endif
+
+/* activations.c: y[i] = act(y[i] + bias[i]) in place for i < n (bias may be NULL),
+ * serial; the GEMM epilogue and the unfused activation kernels share it so that
+ * fused and unfused dense layers agree bit for bit. */
+void fm_bias_act_inplace_f32(float *y, const float *bias, fm_int n, fm_act act, float param);
+void fm_bias_act_inplace_f64(double *y, const double *bias, fm_int n, fm_act act, double param);
+
+#endif /* FASTMLP_GEMM_H */

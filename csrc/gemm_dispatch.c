@@ -1,0 +1,58 @@
+/* gemm_dispatch.c: which micro-kernel and blocking each ISA path uses.
+ * Blocking: the B micro-panel (KC x NR) stays in L1 while MC/MR A micro-panels
+ * stream past it from L2, and the packed B panel (KC x NC) sits in L3. */
+#include "gemm.h"
+
+static const fm_sgemm_kernel sgemm_generic = {"generic 4x8", 4, 8, 128, 256, 2048,
+                                              fm_sgemm_ukr_ref_4x8};
+static const fm_dgemm_kernel dgemm_generic = {"generic 4x4", 4, 4, 128, 256, 2048,
+                                              fm_dgemm_ukr_ref_4x4};
+#if FM_X86_SIMD
+static const fm_sgemm_kernel sgemm_avx2 = {"avx2 6x16", 6, 16, 144, 256, 4080,
+                                           fm_sgemm_ukr_avx2_6x16};
+static const fm_dgemm_kernel dgemm_avx2 = {"avx2 6x8", 6, 8, 96, 256, 4080,
+                                           fm_dgemm_ukr_avx2_6x8};
+static const fm_sgemm_kernel sgemm_avx512 = {"avx512 14x32", 14, 32, 168, 256, 4096,
+                                             fm_sgemm_ukr_avx512_14x32};
+static const fm_dgemm_kernel dgemm_avx512 = {"avx512 14x16", 14, 16, 112, 256, 4096,
+                                             fm_dgemm_ukr_avx512_14x16};
+#endif
+
+const fm_sgemm_kernel *fm_sgemm_kernel_active(void)
+{
+#if FM_X86_SIMD
+    switch (fm_isa_active()) {
+    case FM_ISA_AVX512: return &sgemm_avx512;
+    case FM_ISA_AVX2: return &sgemm_avx2;
+    default: break;
+    }
+#endif
+    return &sgemm_generic;
+}
+
+const fm_dgemm_kernel *fm_dgemm_kernel_active(void)
+{
+#if FM_X86_SIMD
+    switch (fm_isa_active()) {
+    case FM_ISA_AVX512: return &dgemm_avx512;
+    case FM_ISA_AVX2: return &dgemm_avx2;
+    default: break;
+    }
+#endif
+    return &dgemm_generic;
+}
+
+fm_gemm_info fm_gemm_query(int is_double)
+{
+    fm_gemm_info info;
+    if (is_double) {
+        const fm_dgemm_kernel *kd = fm_dgemm_kernel_active();
+        info.name = kd->name; info.mr = kd->mr; info.nr = kd->nr;
+        info.mc = kd->mc; info.kc = kd->kc; info.nc = kd->nc;
+    } else {
+        const fm_sgemm_kernel *ks = fm_sgemm_kernel_active();
+        info.name = ks->name; info.mr = ks->mr; info.nr = ks->nr;
+        info.mc = ks->mc; info.kc = ks->kc; info.nc = ks->nc;
+    }
+    return info;
+}

@@ -1,0 +1,51 @@
+/* internal.h: helpers shared by the C files, not part of the API.
+ *
+ * FM_TARGET_AVX2 / FM_TARGET_AVX512 mark a function to be compiled for that ISA
+ * (GCC and clang on x86-64); the rest of the file stays generic x86-64, so one
+ * build runs everywhere and fm_isa_active() picks the path at run time. A
+ * portable `static inline` body called from such a function is compiled (and
+ * auto-vectorised) for the caller's ISA once inlined.
+ */
+#ifndef FASTMLP_INTERNAL_H
+#define FASTMLP_INTERNAL_H
+
+#include "fastmlp.h"
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define FM_X86_SIMD 1
+#define FM_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define FM_TARGET_AVX512 \
+    __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#else
+#define FM_X86_SIMD 0
+#define FM_TARGET_AVX2
+#define FM_TARGET_AVX512
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FM_INLINE static inline __attribute__((always_inline))
+#define FM_RESTRICT __restrict__
+#else
+#define FM_INLINE static inline
+#define FM_RESTRICT
+#endif
+
+#define FM_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define FM_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Run fn(ctx, begin, end) over [0, n) split into one contiguous chunk per thread.
+ * Chunks are whole multiples of `grain` (except the last), so a kernel that works
+ * in blocks of `grain` sees the same blocks for any thread count. Serial, with no
+ * OpenMP region, when n_threads <= 1 or n < 2 * grain. */
+typedef void (*fm_range_fn)(void *ctx, fm_int begin, fm_int end);
+void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void *ctx);
+
+/* Threads worth using for work estimated at work_ns nanoseconds: one thread below
+ * ~20 us (waking an OpenMP team costs microseconds), then one per ~10 us. */
+int fm_threads_for(double work_ns, int n_threads);
+
+/* 64-byte aligned allocation for workspaces; NULL on failure. */
+void *fm_aligned_alloc(size_t bytes);
+void fm_aligned_free(void *p);
+
+#endif /* FASTMLP_INTERNAL_H */

@@ -1,0 +1,136 @@
+/* runtime.c: ISA detection and override, OpenMP facts, the parallel-for helper,
+ * aligned workspaces. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ISA: detected once; FASTMLP_ISA may only lower it (tests force each path). */
+static fm_isa g_isa_best = FM_ISA_GENERIC;
+static fm_isa g_isa_active = FM_ISA_GENERIC;
+static int g_isa_ready = 0;
+
+static fm_isa detect_isa(void)
+{
+#if FM_X86_SIMD
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma"))
+        return FM_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return FM_ISA_AVX2;
+#endif
+    return FM_ISA_GENERIC;
+}
+
+static void isa_init(void)
+{
+    if (g_isa_ready)
+        return;
+    /* Benign race: every thread computes the same values. */
+    g_isa_best = detect_isa();
+    g_isa_active = g_isa_best;
+    g_isa_ready = 1;
+}
+
+fm_isa fm_isa_best_supported(void) { isa_init(); return g_isa_best; }
+fm_isa fm_isa_active(void) { isa_init(); return g_isa_active; }
+
+int fm_isa_set(fm_isa isa)
+{
+    isa_init();
+    if (isa < FM_ISA_GENERIC || isa > g_isa_best)
+        return -1;
+    g_isa_active = isa;
+    return 0;
+}
+
+const char *fm_isa_name(fm_isa isa)
+{
+    switch (isa) {
+    case FM_ISA_AVX512: return "avx512";
+    case FM_ISA_AVX2: return "avx2";
+    default: return "generic";
+    }
+}
+
+int fm_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fm_omp_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int fm_threads_for(double work_ns, int n_threads)
+{
+    if (n_threads <= 1 || work_ns < 20000.0)
+        return 1;
+    int useful = (int)(work_ns / 10000.0);
+    return useful < n_threads ? (useful < 1 ? 1 : useful) : n_threads;
+}
+
+void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void *ctx)
+{
+    if (n <= 0)
+        return;
+    if (grain < 1)
+        grain = 1;
+    fm_int blocks = (n + grain - 1) / grain;
+    if (n_threads > blocks)
+        n_threads = (int)blocks;
+    if (n_threads <= 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(n_threads)
+    {
+        int t = omp_get_thread_num();
+        int nt = omp_get_num_threads();
+        fm_int b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+        fm_int begin = b0 * grain, end = FM_MIN(b1 * grain, n);
+        if (begin < end)
+            fn(ctx, begin, end);
+    }
+#else
+    fn(ctx, 0, n);
+#endif
+}
+
+void *fm_aligned_alloc(size_t bytes)
+{
+    void *p = NULL;
+    if (bytes == 0)
+        bytes = 64;
+#if defined(_MSC_VER)
+    p = _aligned_malloc(bytes, 64);
+#else
+    if (posix_memalign(&p, 64, bytes) != 0)
+        p = NULL;
+#endif
+    return p;
+}
+
+void fm_aligned_free(void *p)
+{
+#if defined(_MSC_VER)
+    _aligned_free(p);
+#else
+    free(p);
+#endif
+}

@@ -1,0 +1,121 @@
+# Thin wrappers over csrc/: the only place Python meets C.
+#
+# Every wrapper takes ndarrays that fastmlp.ops has already checked (dtype,
+# C-contiguous, aligned, shapes), reads their data pointers (cheaper than typed
+# memoryviews, ~25 ns vs ~180 ns an argument), picks the _f32 or _f64 symbol
+# and calls it with the GIL released. Wrappers allocate nothing and decide
+# nothing; the kernel families add theirs through the .pxi files included below.
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+
+cnp.import_array()
+
+cdef extern from "fastmlp.h" nogil:
+    ctypedef int64_t fm_int
+    ctypedef enum fm_isa:
+        FM_ISA_GENERIC
+        FM_ISA_AVX2
+        FM_ISA_AVX512
+    fm_isa fm_isa_best_supported()
+    fm_isa fm_isa_active()
+    int fm_isa_set(fm_isa isa)
+    const char *fm_isa_name(fm_isa isa)
+    int fm_openmp_enabled()
+    int fm_omp_max_threads()
+
+    ctypedef enum fm_act:
+        FM_ACT_NONE
+        FM_ACT_RELU
+        FM_ACT_SIGMOID
+        FM_ACT_TANH
+        FM_ACT_LEAKY_RELU
+        FM_ACT_ELU
+    ctypedef struct fm_epilogue:
+        const void *bias
+        fm_act act
+        double act_param
+
+    int fm_sgemm_ex(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, float alpha,
+                    const float *A, fm_int lda, const float *B, fm_int ldb, float beta,
+                    float *C, fm_int ldc, const fm_epilogue *ep, int n_threads)
+    int fm_dgemm_ex(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, double alpha,
+                    const double *A, fm_int lda, const double *B, fm_int ldb, double beta,
+                    double *C, fm_int ldc, const fm_epilogue *ep, int n_threads)
+
+    ctypedef struct fm_gemm_info:
+        const char *name
+        int mr, nr, mc, kc, nc
+    fm_gemm_info fm_gemm_query(int is_double)
+
+
+cdef inline bint is_f32(cnp.ndarray a):
+    return cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32
+
+
+# ------------------------------------------------------------------- runtime
+
+ISA_NAMES = ("generic", "avx2", "avx512")
+
+
+def isa_best():
+    return ISA_NAMES[<int>fm_isa_best_supported()]
+
+
+def isa_active():
+    return ISA_NAMES[<int>fm_isa_active()]
+
+
+def isa_set(str name):
+    """Force an ISA path; returns False when this CPU cannot run it."""
+    cdef int level = ISA_NAMES.index(name)
+    return fm_isa_set(<fm_isa>level) == 0
+
+
+def openmp_enabled():
+    return bool(fm_openmp_enabled())
+
+
+def omp_max_threads():
+    return fm_omp_max_threads()
+
+
+def gemm_info(bint is_double):
+    cdef fm_gemm_info info = fm_gemm_query(is_double)
+    return {"kernel": info.name.decode(), "mr": info.mr, "nr": info.nr,
+            "mc": info.mc, "kc": info.kc, "nc": info.nc}
+
+
+# ---------------------------------------------------------------------- GEMM
+
+cdef int gemm_call(cnp.ndarray c, cnp.ndarray a, cnp.ndarray b, double alpha,
+                   double beta, bint trans_a, bint trans_b, const fm_epilogue *ep,
+                   int n_threads) except -1:
+    cdef fm_int m = c.shape[0], n = c.shape[1]
+    cdef fm_int k = a.shape[0] if trans_a else a.shape[1]
+    cdef fm_int lda = a.shape[1], ldb = b.shape[1]
+    cdef int rc
+    if is_f32(c):
+        with nogil:
+            rc = fm_sgemm_ex(trans_a, trans_b, m, n, k, <float>alpha,
+                             <const float *>cnp.PyArray_DATA(a), lda,
+                             <const float *>cnp.PyArray_DATA(b), ldb, <float>beta,
+                             <float *>cnp.PyArray_DATA(c), n, ep, n_threads)
+    else:
+        with nogil:
+            rc = fm_dgemm_ex(trans_a, trans_b, m, n, k, alpha,
+                             <const double *>cnp.PyArray_DATA(a), lda,
+                             <const double *>cnp.PyArray_DATA(b), ldb, beta,
+                             <double *>cnp.PyArray_DATA(c), n, ep, n_threads)
+    if rc != 0:
+        raise MemoryError("fastmlp: cannot allocate the GEMM packing workspace")
+    return 0
+
+
+def gemm(cnp.ndarray c not None, cnp.ndarray a not None, cnp.ndarray b not None,
+         double alpha, double beta, bint trans_a, bint trans_b, int n_threads):
+    """c = alpha * op(a) @ op(b) + beta * c (c not read when beta == 0)."""
+    gemm_call(c, a, b, alpha, beta, trans_a, trans_b, NULL, n_threads)
+    return c
+
+
+# ------------------------------------------------------------ kernel families

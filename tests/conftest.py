@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import _config
+
+HAVE_C = _config._kernels is not None
+ALL_ISAS = ("generic", "avx2", "avx512")
+
+
+def supported_isas():
+    if not HAVE_C:
+        return []
+    best = _config._kernels.isa_best()
+    return list(ALL_ISAS[: ALL_ISAS.index(best) + 1])
+
+
+requires_c = pytest.mark.skipif(not HAVE_C, reason="the compiled extension is not built")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request):
+    return np.dtype(request.param)
+
+
+@pytest.fixture(params=[1, 3], ids=lambda n: f"{n}thr")
+def n_threads(request):
+    old = _config._num_threads
+    fastmlp.set_num_threads(request.param)
+    yield request.param
+    _config._num_threads = old
+
+
+@pytest.fixture(params=supported_isas() or ["none"])
+def isa(request):
+    if request.param == "none":
+        pytest.skip("the compiled extension is not built")
+    old = _config._kernels.isa_active()
+    _config.set_isa(request.param)
+    yield request.param
+    _config.set_isa(old)
+
+
+@pytest.fixture(params=["c", "reference"])
+def backend(request):
+    if request.param == "c" and not HAVE_C:
+        pytest.skip("the compiled extension is not built")
+    old = fastmlp.get_backend()
+    fastmlp.set_backend(request.param)
+    yield request.param
+    fastmlp.set_backend(old)
+
+
+@pytest.fixture
+def c_backend():
+    """Run a test on the C backend, restoring the previous one after."""
+    if not HAVE_C:
+        pytest.skip("the compiled extension is not built")
+    old = fastmlp.get_backend()
+    fastmlp.set_backend("c")
+    yield
+    fastmlp.set_backend(old)
+
+
+@pytest.fixture
+def reference_backend():
+    old = fastmlp.get_backend()
+    fastmlp.set_backend("reference")
+    yield
+    fastmlp.set_backend(old)
+
+
+def tol(dtype, f32=1e-5, f64=1e-12):
+    """Relative tolerance for comparing a kernel's result with its reference."""
+    return f32 if np.dtype(dtype) == np.float32 else f64

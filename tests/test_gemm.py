@@ -1,0 +1,169 @@
+"""GEMM: every ISA path against float64 numpy, every transpose, alpha/beta,
+edge tiles, and bit-identical results for any thread count."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import ops
+from conftest import requires_c, supported_isas
+
+MLP_SHAPES = [(m, k, n) for m in (10, 64, 256) for k, n in ((784, 30), (784, 100), (30, 10), (2048, 10))]
+ODD_SHAPES = [(1, 1, 1), (1, 7, 1), (7, 1, 7), (2, 3, 5), (13, 17, 19), (15, 33, 31), (29, 129, 33),
+              (33, 64, 65), (97, 5, 257), (1, 300, 513), (300, 1, 2), (170, 260, 4099)]
+
+
+def operands(rng, m, k, n, dtype, trans_a, trans_b):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    return a, b
+
+
+def expected(a, b, trans_a, trans_b, alpha=1.0, beta=0.0, c=None):
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    prod = (a64.T if trans_a else a64) @ (b64.T if trans_b else b64)
+    out = alpha * prod
+    if beta != 0:
+        out = out + beta * c.astype(np.float64)
+    return out
+
+
+def assert_close(got, want, k, dtype):
+    # float32 sums of k products: error grows like sqrt(k) * eps * |a||b|
+    eps = np.finfo(dtype).eps
+    scale = np.sqrt(max(k, 1)) * 8 * eps * max(1.0, np.abs(want).max())
+    np.testing.assert_allclose(got, want, rtol=0, atol=scale)
+
+
+@requires_c
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["NN", "TN", "NT", "TT"])
+@pytest.mark.parametrize("m,k,n", ODD_SHAPES + MLP_SHAPES, ids=lambda v: str(v))
+def test_gemm_matches_numpy_every_isa(rng, dtype, m, k, n, trans_a, trans_b, c_backend):
+    a, b = operands(rng, m, k, n, dtype, trans_a, trans_b)
+    want = expected(a, b, trans_a, trans_b)
+    for isa in supported_isas():
+        fastmlp._config.set_isa(isa)
+        try:
+            got = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+        finally:
+            fastmlp._config.set_isa(supported_isas()[-1])
+        assert got.dtype == dtype and got.shape == (m, n)
+        assert_close(got, want, k, dtype)
+
+
+@requires_c
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.0), (2.0, 0.25)])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (37, 300, 71), (300, 257, 130)], ids=str)
+def test_gemm_alpha_beta(rng, dtype, isa, m, k, n, alpha, beta, c_backend):
+    a, b = operands(rng, m, k, n, dtype, False, True)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    want = expected(a, b, False, True, alpha, beta, c)
+    got = ops.gemm(a, b, out=c, alpha=alpha, beta=beta, trans_b=True)
+    assert got is c
+    assert_close(c, want, k, dtype)
+
+
+@requires_c
+def test_beta_zero_does_not_read_nan_in_c(rng, dtype, isa, c_backend):
+    a, b = operands(rng, 45, 300, 70, dtype, False, False)
+    c = np.full((45, 70), np.nan, dtype=dtype)
+    ops.gemm(a, b, out=c, beta=0.0)
+    assert np.isfinite(c).all()
+    assert_close(c, expected(a, b, False, False), 300, dtype)
+
+
+@requires_c
+def test_nan_in_inputs_propagates(rng, dtype, c_backend):
+    a, b = operands(rng, 20, 40, 50, dtype, False, False)
+    a[3, 7] = np.nan
+    got = ops.gemm(a, b)
+    assert np.isnan(got[3]).all()
+    assert np.isfinite(np.delete(got, 3, axis=0)).all()
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.0, 0.0), (0.0, 2.0)])
+def test_alpha_zero_or_k_zero_scales_c_only(rng, dtype, backend, alpha, beta):
+    a, b = operands(rng, 6, 9, 5, dtype, False, False)
+    a[0, 0] = np.nan  # BLAS semantics: alpha == 0 means op(A)@op(B) is not formed
+    c = rng.standard_normal((6, 5)).astype(dtype)
+    want = beta * c
+    ops.gemm(a, b, out=c, alpha=alpha, beta=beta)
+    np.testing.assert_array_equal(c, want)
+    empty = ops.gemm(np.zeros((4, 0), dtype), np.zeros((0, 3), dtype))
+    np.testing.assert_array_equal(empty, np.zeros((4, 3), dtype))
+
+
+@requires_c
+@pytest.mark.parametrize("m,k,n", [(256, 784, 30), (10, 784, 2048), (300, 1100, 700), (1, 5000, 33)], ids=str)
+@pytest.mark.parametrize("trans", ["NN", "TN", "NT"])
+def test_bit_identical_for_any_thread_count(rng, dtype, isa, m, k, n, trans, c_backend):
+    ta, tb = trans[0] == "T", trans[1] == "T"
+    a, b = operands(rng, m, k, n, dtype, ta, tb)
+    results = []
+    for nt in (1, 2, 3, 8):
+        fastmlp.set_num_threads(nt)
+        results.append(ops.gemm(a, b, trans_a=ta, trans_b=tb))
+    fastmlp._config._num_threads = None
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+
+
+def test_reference_backend_matches(rng, dtype, reference_backend):
+    a, b = operands(rng, 17, 33, 9, dtype, True, False)
+    assert_close(ops.gemm(a, b, trans_a=True), expected(a, b, True, False), 33, dtype)
+
+
+def test_layout_conversions(rng, backend):
+    base = rng.standard_normal((40, 60)).astype(np.float32)
+    b = rng.standard_normal((30, 50)).astype(np.float32)
+    for a in (base[::2, ::2], np.asfortranarray(base[:20, :30]), base[::-2, ::-2]):
+        assert_close(ops.gemm(a, b), expected(np.ascontiguousarray(a), b, False, False), 30, np.float32)
+
+
+def test_out_aliasing_input_is_safe(rng, backend):
+    a = rng.standard_normal((32, 32))
+    want = a @ a
+    ops.gemm(a, a, out=a)
+    assert_close(a, want, 32, np.float64)
+
+
+@pytest.mark.parametrize(
+    "args,kwargs,exc,match",
+    [
+        ((np.ones((2, 3), np.float32), np.ones((4, 5), np.float32)), {}, ValueError, "inner dimensions"),
+        ((np.ones((2, 3), np.float32), np.ones((3, 5), np.float64)), {}, TypeError, "dtype float32"),
+        ((np.ones(3, np.float32), np.ones((3, 5), np.float32)), {}, ValueError, "2-D"),
+        ((np.ones((2, 3), complex), np.ones((3, 5))), {}, TypeError, "complex"),
+        ((np.array([["a"]]), np.ones((1, 1))), {}, TypeError, "float32 or float64"),
+        ((np.ones((2, 3), bool), np.ones((3, 5))), {}, TypeError, "bool"),
+        ((np.ones((2, 3)), np.ones((3, 5))), {"out": np.ones((2, 4))}, ValueError, "shape"),
+        ((np.ones((2, 3)), np.ones((3, 5))), {"out": np.ones((2, 5), np.float32)}, TypeError, "dtype"),
+        ((np.ones((2, 3)), np.ones((3, 5))), {"out": np.ones((5, 2)).T}, ValueError, "contiguous"),
+        ((np.ones((2, 3)), np.ones((3, 5))), {"trans_a": 1}, TypeError, "bool"),
+        ((np.ones((2, 3)), np.ones((3, 5))), {"alpha": "x"}, TypeError, "real number"),
+    ],
+)
+def test_bad_input_is_refused(backend, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        ops.gemm(*args, **kwargs)
+
+
+def test_read_only_out_is_refused(backend):
+    out = np.zeros((2, 5))
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ops.gemm(np.ones((2, 3)), np.ones((3, 5)), out=out)
+
+
+@requires_c
+@pytest.mark.parametrize("isa_name", supported_isas())
+def test_fastmlp_isa_environment_variable(isa_name):
+    code = "import fastmlp; print(fastmlp.show_config(file=open('/dev/null','w'))['isa'])"
+    env = dict(os.environ, FASTMLP_ISA=isa_name)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == isa_name
