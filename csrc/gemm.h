@@ -18,18 +18,33 @@ typedef void (*fm_sgemm_ukr)(fm_int k, const float *a, const float *b, fm_int ld
 typedef void (*fm_dgemm_ukr)(fm_int k, const double *a, const double *b, fm_int ldb,
                              double *c, fm_int ldc, double beta);
 
+/* Packing (see gemm_pack_impl.h for the layouts): one A micro-panel of `rows`
+ * rows, and B micro-panels q0..q1-1 of a block `nc` columns wide. */
+typedef void (*fm_sgemm_pack_a)(float *ap, const float *a, fm_int lda, int trans,
+                                fm_int rows, fm_int kc, float alpha);
+typedef void (*fm_sgemm_pack_b)(float *bp, const float *b, fm_int ldb, int trans,
+                                fm_int q0, fm_int q1, fm_int nc, fm_int kc);
+typedef void (*fm_dgemm_pack_a)(double *ap, const double *a, fm_int lda, int trans,
+                                fm_int rows, fm_int kc, double alpha);
+typedef void (*fm_dgemm_pack_b)(double *bp, const double *b, fm_int ldb, int trans,
+                                fm_int q0, fm_int q1, fm_int nc, fm_int kc);
+
 /* One ISA's choice: tile shape, cache blocking and micro-kernel. */
 typedef struct {
     const char *name;
     int mr, nr;        /* register tile */
-    int mc, kc, nc;    /* A block (L2), panel depth (B micro-panel in L1), B panel (L3) */
+    int mc, kc, nc;    /* A block (L2), panel depth, B panel (L3) */
     fm_sgemm_ukr ukr;
+    fm_sgemm_pack_a pack_a;
+    fm_sgemm_pack_b pack_b;
 } fm_sgemm_kernel;
 
 typedef struct {
     const char *name;
     int mr, nr, mc, kc, nc;
     fm_dgemm_ukr ukr;
+    fm_dgemm_pack_a pack_a;
+    fm_dgemm_pack_b pack_b;
 } fm_dgemm_kernel;
 
 const fm_sgemm_kernel *fm_sgemm_kernel_active(void);
@@ -40,15 +55,39 @@ void fm_sgemm_ukr_ref_4x8(fm_int k, const float *a, const float *b, fm_int ldb,
                           float *c, fm_int ldc, float beta);
 void fm_dgemm_ukr_ref_4x4(fm_int k, const double *a, const double *b, fm_int ldb,
                           double *c, fm_int ldc, double beta);
+void fm_sgemm_pack_a_ref(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
+                         fm_int kc, float alpha);
+void fm_sgemm_pack_b_ref(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,
+                         fm_int q1, fm_int nc, fm_int kc);
+void fm_dgemm_pack_a_ref(double *ap, const double *a, fm_int lda, int trans, fm_int rows,
+                         fm_int kc, double alpha);
+void fm_dgemm_pack_b_ref(double *bp, const double *b, fm_int ldb, int trans, fm_int q0,
+                         fm_int q1, fm_int nc, fm_int kc);
 #if FM_X86_SIMD
 void fm_sgemm_ukr_avx2_6x16(fm_int k, const float *a, const float *b, fm_int ldb,
                             float *c, fm_int ldc, float beta);
 void fm_dgemm_ukr_avx2_6x8(fm_int k, const double *a, const double *b, fm_int ldb,
                            double *c, fm_int ldc, double beta);
+void fm_sgemm_pack_a_avx2(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
+                          fm_int kc, float alpha);
+void fm_sgemm_pack_b_avx2(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,
+                          fm_int q1, fm_int nc, fm_int kc);
+void fm_dgemm_pack_a_avx2(double *ap, const double *a, fm_int lda, int trans, fm_int rows,
+                          fm_int kc, double alpha);
+void fm_dgemm_pack_b_avx2(double *bp, const double *b, fm_int ldb, int trans, fm_int q0,
+                          fm_int q1, fm_int nc, fm_int kc);
 void fm_sgemm_ukr_avx512_14x32(fm_int k, const float *a, const float *b, fm_int ldb,
                                float *c, fm_int ldc, float beta);
 void fm_dgemm_ukr_avx512_14x16(fm_int k, const double *a, const double *b, fm_int ldb,
                                double *c, fm_int ldc, double beta);
+void fm_sgemm_pack_a_avx512(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
+                            fm_int kc, float alpha);
+void fm_sgemm_pack_b_avx512(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,
+                            fm_int q1, fm_int nc, fm_int kc);
+void fm_dgemm_pack_a_avx512(double *ap, const double *a, fm_int lda, int trans, fm_int rows,
+                            fm_int kc, double alpha);
+void fm_dgemm_pack_b_avx512(double *bp, const double *b, fm_int ldb, int trans, fm_int q0,
+                            fm_int q1, fm_int nc, fm_int kc);
 #endif
 
 /* activations.c: y[i] = act(y[i] + bias[i]) in place for i < n (bias may be NULL),

@@ -1,21 +1,30 @@
-/* gemm_dispatch.c: which micro-kernel and blocking each ISA path uses.
- * Blocking: the B micro-panel (KC x NR) stays in L1 while MC/MR A micro-panels
- * stream past it from L2, and the packed B panel (KC x NC) sits in L3. */
+/* gemm_dispatch.c: which micro-kernel, packing and blocking each ISA path uses.
+ * Blocking: the A block (MC x KC) stays in L2 while B micro-panels (KC x NR)
+ * stream through L1, and the packed B panel (KC x NC) sits in L3. The AVX-512
+ * figures were chosen by alternating runs of benchmarks/bench_gemm.py shapes on
+ * a Zen 5 core (48 KiB L1d, 2 MiB L2): MC 168..672 x KC 256..512 were within
+ * noise of each other; 336 x 512 was ahead on most shapes. */
 #include "gemm.h"
 
 static const fm_sgemm_kernel sgemm_generic = {"generic 4x8", 4, 8, 128, 256, 2048,
-                                              fm_sgemm_ukr_ref_4x8};
+                                              fm_sgemm_ukr_ref_4x8,
+                                              fm_sgemm_pack_a_ref, fm_sgemm_pack_b_ref};
 static const fm_dgemm_kernel dgemm_generic = {"generic 4x4", 4, 4, 128, 256, 2048,
-                                              fm_dgemm_ukr_ref_4x4};
+                                              fm_dgemm_ukr_ref_4x4,
+                                              fm_dgemm_pack_a_ref, fm_dgemm_pack_b_ref};
 #if FM_X86_SIMD
 static const fm_sgemm_kernel sgemm_avx2 = {"avx2 6x16", 6, 16, 144, 256, 4080,
-                                           fm_sgemm_ukr_avx2_6x16};
+                                           fm_sgemm_ukr_avx2_6x16,
+                                           fm_sgemm_pack_a_avx2, fm_sgemm_pack_b_avx2};
 static const fm_dgemm_kernel dgemm_avx2 = {"avx2 6x8", 6, 8, 96, 256, 4080,
-                                           fm_dgemm_ukr_avx2_6x8};
-static const fm_sgemm_kernel sgemm_avx512 = {"avx512 14x32", 14, 32, 168, 256, 4096,
-                                             fm_sgemm_ukr_avx512_14x32};
+                                           fm_dgemm_ukr_avx2_6x8,
+                                           fm_dgemm_pack_a_avx2, fm_dgemm_pack_b_avx2};
+static const fm_sgemm_kernel sgemm_avx512 = {"avx512 14x32", 14, 32, 336, 512, 4096,
+                                             fm_sgemm_ukr_avx512_14x32,
+                                             fm_sgemm_pack_a_avx512, fm_sgemm_pack_b_avx512};
 static const fm_dgemm_kernel dgemm_avx512 = {"avx512 14x16", 14, 16, 112, 256, 4096,
-                                             fm_dgemm_ukr_avx512_14x16};
+                                             fm_dgemm_ukr_avx512_14x16,
+                                             fm_dgemm_pack_a_avx512, fm_dgemm_pack_b_avx512};
 #endif
 
 const fm_sgemm_kernel *fm_sgemm_kernel_active(void)

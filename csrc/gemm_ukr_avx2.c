@@ -72,4 +72,40 @@ FM_TARGET_AVX2 void fm_dgemm_ukr_avx2_6x8(fm_int k, const double *a, const doubl
         }
     }
 }
+
+/* Packing with this file's tile shape as compile-time constants. */
+#define T float
+#define FN(name) name##_f32
+#include "gemm_pack_impl.h"
+#undef T
+#undef FN
+#define T double
+#define FN(name) name##_f64
+#include "gemm_pack_impl.h"
+#undef T
+#undef FN
+
+FM_TARGET_AVX2 void fm_sgemm_pack_a_avx2(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
+                                         fm_int kc, float alpha)
+{
+    pack_a_body_f32(ap, a, lda, trans, rows, kc, alpha, 6);
+}
+
+FM_TARGET_AVX2 void fm_sgemm_pack_b_avx2(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,
+                                         fm_int q1, fm_int nc, fm_int kc)
+{
+    pack_b_body_f32(bp, b, ldb, trans, q0, q1, nc, kc, 16);
+}
+
+FM_TARGET_AVX2 void fm_dgemm_pack_a_avx2(double *ap, const double *a, fm_int lda, int trans, fm_int rows,
+                                         fm_int kc, double alpha)
+{
+    pack_a_body_f64(ap, a, lda, trans, rows, kc, alpha, 6);
+}
+
+FM_TARGET_AVX2 void fm_dgemm_pack_b_avx2(double *bp, const double *b, fm_int ldb, int trans, fm_int q0,
+                                         fm_int q1, fm_int nc, fm_int kc)
+{
+    pack_b_body_f64(bp, b, ldb, trans, q0, q1, nc, kc, 8);
+}
 #endif /* FM_X86_SIMD */

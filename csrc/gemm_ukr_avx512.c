@@ -72,4 +72,126 @@ FM_TARGET_AVX512 void fm_dgemm_ukr_avx512_14x16(fm_int k, const double *a, const
         }
     }
 }
+
+/* Packing with this file's tile shape as compile-time constants. */
+#define T float
+#define FN(name) name##_f32
+#include "gemm_pack_impl.h"
+#undef T
+#undef FN
+#define T double
+#define FN(name) name##_f64
+#include "gemm_pack_impl.h"
+#undef T
+#undef FN
+
+/* Transpose 16 vectors of 16 floats in registers: on return v[c][r] = old v[r][c].
+ * Pairs of rows interleave (unpack ps), then pairs of pairs (unpack pd), then
+ * 128-bit lanes move into place (two rounds of shuffle_f32x4). */
+FM_TARGET_AVX512 static inline void transpose16x16(__m512 v[16])
+{
+    __m512 t[16], u[16];
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]);
+    }
+    /* u[4g + x], lane L: rows 4g..4g+3 of column 4L + x */
+    for (int g = 0; g < 4; g++) {
+        __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int x = 0; x < 4; x++) {
+        __m512 even01 = _mm512_shuffle_f32x4(u[x], u[4 + x], 0x88);
+        __m512 odd01 = _mm512_shuffle_f32x4(u[x], u[4 + x], 0xdd);
+        __m512 even23 = _mm512_shuffle_f32x4(u[8 + x], u[12 + x], 0x88);
+        __m512 odd23 = _mm512_shuffle_f32x4(u[8 + x], u[12 + x], 0xdd);
+        v[x] = _mm512_shuffle_f32x4(even01, even23, 0x88);
+        v[x + 8] = _mm512_shuffle_f32x4(even01, even23, 0xdd);
+        v[x + 4] = _mm512_shuffle_f32x4(odd01, odd23, 0x88);
+        v[x + 12] = _mm512_shuffle_f32x4(odd01, odd23, 0xdd);
+    }
+}
+
+/* Panels of row-major A are transposes: 16 k at a time, load 16 floats of each
+ * of the panel's rows (missing rows as zeros), transpose in registers and store
+ * 14 floats of each column. */
+FM_TARGET_AVX512 void fm_sgemm_pack_a_avx512(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
+                                             fm_int kc, float alpha)
+{
+    if (trans || kc < 16) {
+        pack_a_body_f32(ap, a, lda, trans, rows, kc, alpha, 14);
+        return;
+    }
+    const __m512 va = _mm512_set1_ps(alpha);
+    const __mmask16 first14 = 0x3fff;
+    fm_int p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        __m512 v[16];
+        for (int i = 0; i < 16; i++)
+            v[i] = i < rows ? _mm512_mul_ps(va, _mm512_loadu_ps(a + i * lda + p))
+                            : _mm512_setzero_ps();
+        transpose16x16(v);
+        for (int c = 0; c < 16; c++)
+            _mm512_mask_storeu_ps(ap + (p + c) * 14, first14, v[c]);
+    }
+    for (; p < kc; p++) {
+        for (fm_int i = 0; i < rows; i++)
+            ap[p * 14 + i] = alpha * a[i * lda + p];
+        for (fm_int i = rows; i < 14; i++)
+            ap[p * 14 + i] = 0;
+    }
+}
+
+/* op(B) = B^T panels are transposes too: rows j of B become columns of the
+ * panel, 16 rows x 16 k per register transpose. */
+FM_TARGET_AVX512 static void pack_b_trans_avx512(float *panel, const float *b, fm_int ldb,
+                                                 fm_int cols, fm_int kc)
+{
+    fm_int p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        for (int half = 0; half < 2; half++) {
+            __m512 v[16];
+            for (int j = 0; j < 16; j++) {
+                const fm_int col = half * 16 + j;
+                v[j] = col < cols ? _mm512_loadu_ps(b + col * ldb + p) : _mm512_setzero_ps();
+            }
+            transpose16x16(v);
+            for (int c = 0; c < 16; c++)
+                _mm512_storeu_ps(panel + (p + c) * 32 + half * 16, v[c]);
+        }
+    }
+    for (; p < kc; p++) {
+        for (fm_int j = 0; j < cols; j++)
+            panel[p * 32 + j] = b[j * ldb + p];
+        for (fm_int j = cols; j < 32; j++)
+            panel[p * 32 + j] = 0;
+    }
+}
+
+FM_TARGET_AVX512 void fm_sgemm_pack_b_avx512(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,
+                                             fm_int q1, fm_int nc, fm_int kc)
+{
+    if (!trans) {
+        pack_b_body_f32(bp, b, ldb, trans, q0, q1, nc, kc, 32);
+        return;
+    }
+    for (fm_int q = q0; q < q1; q++)
+        pack_b_trans_avx512(bp + q * 32 * kc, b + q * 32 * ldb, ldb, FM_MIN(32, nc - q * 32), kc);
+}
+
+FM_TARGET_AVX512 void fm_dgemm_pack_a_avx512(double *ap, const double *a, fm_int lda, int trans, fm_int rows,
+                                             fm_int kc, double alpha)
+{
+    pack_a_body_f64(ap, a, lda, trans, rows, kc, alpha, 14);
+}
+
+FM_TARGET_AVX512 void fm_dgemm_pack_b_avx512(double *bp, const double *b, fm_int ldb, int trans, fm_int q0,
+                                             fm_int q1, fm_int nc, fm_int kc)
+{
+    pack_b_body_f64(bp, b, ldb, trans, q0, q1, nc, kc, 16);
+}
 #endif /* FM_X86_SIMD */

@@ -28,3 +28,39 @@ void fm_dgemm_ukr_ref_4x4(fm_int k, const double *a, const double *b, fm_int ldb
         for (int j = 0; j < 4; j++)
             c[i * ldc + j] = beta == 0.0 ? acc[i][j] : beta * c[i * ldc + j] + acc[i][j];
 }
+
+/* Packing with this file's tile shape as compile-time constants. */
+#define T float
+#define FN(name) name##_f32
+#include "gemm_pack_impl.h"
+#undef T
+#undef FN
+#define T double
+#define FN(name) name##_f64
+#include "gemm_pack_impl.h"
+#undef T
+#undef FN
+
+void fm_sgemm_pack_a_ref(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
+                         fm_int kc, float alpha)
+{
+    pack_a_body_f32(ap, a, lda, trans, rows, kc, alpha, 4);
+}
+
+void fm_sgemm_pack_b_ref(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,
+                         fm_int q1, fm_int nc, fm_int kc)
+{
+    pack_b_body_f32(bp, b, ldb, trans, q0, q1, nc, kc, 8);
+}
+
+void fm_dgemm_pack_a_ref(double *ap, const double *a, fm_int lda, int trans, fm_int rows,
+                         fm_int kc, double alpha)
+{
+    pack_a_body_f64(ap, a, lda, trans, rows, kc, alpha, 4);
+}
+
+void fm_dgemm_pack_b_ref(double *bp, const double *b, fm_int ldb, int trans, fm_int q0,
+                         fm_int q1, fm_int nc, fm_int kc)
+{
+    pack_b_body_f64(bp, b, ldb, trans, q0, q1, nc, kc, 4);
+}

@@ -30,6 +30,12 @@
 #define FM_RESTRICT
 #endif
 
+#if defined(_MSC_VER)
+#define FM_THREAD_LOCAL __declspec(thread)
+#else
+#define FM_THREAD_LOCAL __thread
+#endif
+
 #define FM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define FM_MAX(a, b) ((a) > (b) ? (a) : (b))
 
@@ -47,5 +53,13 @@ int fm_threads_for(double work_ns, int n_threads);
 /* 64-byte aligned allocation for workspaces; NULL on failure. */
 void *fm_aligned_alloc(size_t bytes);
 void fm_aligned_free(void *p);
+
+/* A per-thread scratch buffer of at least `bytes`, kept between calls (so a
+ * training step does not page-fault a fresh buffer every time) and freed when
+ * the thread exits. `slot` < FM_WORKSPACE_SLOTS names independent buffers.
+ * Valid until the same thread asks for the same slot again; NULL on failure.
+ * Slots 0 and 1 belong to the GEMM (packed A and B); callers of the GEMM use 2, 3. */
+#define FM_WORKSPACE_SLOTS 4
+void *fm_workspace(int slot, size_t bytes);
 
 #endif /* FASTMLP_INTERNAL_H */

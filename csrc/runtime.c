@@ -7,6 +7,10 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define FM_HAVE_PTHREAD_KEY 1
+#endif
 
 /* ISA: detected once; FASTMLP_ISA may only lower it (tests force each path). */
 static fm_isa g_isa_best = FM_ISA_GENERIC;
@@ -133,4 +137,59 @@ void fm_aligned_free(void *p)
 #else
     free(p);
 #endif
+}
+
+/* Per-thread workspaces. With pthreads the buffers live under a key whose
+ * destructor frees them at thread exit; elsewhere they are thread-local and
+ * live until the process ends. */
+typedef struct {
+    void *ptr[FM_WORKSPACE_SLOTS];
+    size_t size[FM_WORKSPACE_SLOTS];
+} fm_workspace_set;
+
+static void workspace_set_free(void *p)
+{
+    fm_workspace_set *ws = p;
+    for (int i = 0; i < FM_WORKSPACE_SLOTS; i++)
+        fm_aligned_free(ws->ptr[i]);
+    free(ws);
+}
+
+#ifdef FM_HAVE_PTHREAD_KEY
+static pthread_key_t g_ws_key;
+static pthread_once_t g_ws_once = PTHREAD_ONCE_INIT;
+static void ws_key_init(void) { pthread_key_create(&g_ws_key, workspace_set_free); }
+
+static fm_workspace_set *workspace_set(void)
+{
+    pthread_once(&g_ws_once, ws_key_init);
+    fm_workspace_set *ws = pthread_getspecific(g_ws_key);
+    if (!ws) {
+        ws = calloc(1, sizeof(*ws));
+        if (ws && pthread_setspecific(g_ws_key, ws) != 0) {
+            free(ws);
+            ws = NULL;
+        }
+    }
+    return ws;
+}
+#else
+static FM_THREAD_LOCAL fm_workspace_set g_ws;
+static fm_workspace_set *workspace_set(void) { return &g_ws; }
+#endif
+
+void *fm_workspace(int slot, size_t bytes)
+{
+    fm_workspace_set *ws = workspace_set();
+    if (!ws || slot < 0 || slot >= FM_WORKSPACE_SLOTS)
+        return NULL;
+    if (ws->size[slot] < bytes) {
+        fm_aligned_free(ws->ptr[slot]);
+        ws->size[slot] = 0;
+        ws->ptr[slot] = fm_aligned_alloc(bytes);
+        if (!ws->ptr[slot])
+            return NULL;
+        ws->size[slot] = bytes;
+    }
+    return ws->ptr[slot];
 }

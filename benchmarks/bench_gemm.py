@@ -1,0 +1,123 @@
+"""GEMM throughput: fastmlp vs numpy.matmul (OpenBLAS), float32, in one run.
+
+For each thread count, a child process alternates fastmlp and numpy calls on the
+same operands (so both see the same machine state) and reports medians. numpy is
+measured twice: with the environment's OPENBLAS_CORETYPE (Haswell on these
+machines: AVX2 kernels) and with it unset (OpenBLAS picks its AVX-512 kernels).
+
+    python benchmarks/bench_gemm.py                  # table to stdout
+    python benchmarks/bench_gemm.py --markdown       # markdown table (for RESULTS.md)
+
+Shapes: the products an MLP's dense layers run, forward (x @ W), backward for the
+weights (x^T @ dy) and for the inputs (dy @ W^T), at batch M in {10, 64, 256} and
+(K, N) in {(784, 30), (784, 2048), (2048, 2048), (2048, 10)}, plus 1024^3.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+SHAPES = [(m, k, n) for m in (10, 64, 256) for (k, n) in ((784, 30), (784, 2048), (2048, 2048), (2048, 10))]
+SHAPES.append((1024, 1024, 1024))
+
+
+def products(m, k, n):
+    """(label, a_shape, b_shape, trans_a, trans_b, flops) of the three dense-layer GEMMs."""
+    f = 2.0 * m * k * n
+    return [
+        ("fwd  x@W", (m, k), (k, n), False, False, f),
+        ("dW   x^T@dy", (m, k), (m, n), True, False, f),
+        ("dX   dy@W^T", (m, n), (k, n), False, True, f),
+    ]
+
+
+def child(n_threads, repeat, include_backward):
+    os.environ["OPENBLAS_NUM_THREADS"] = str(n_threads)
+    import numpy as np
+
+    import fastmlp
+
+    fastmlp.set_num_threads(n_threads)
+    rng = np.random.default_rng(0)
+    rows = []
+    for m, k, n in SHAPES:
+        prods = products(m, k, n) if include_backward else products(m, k, n)[:1]
+        for label, sa, sb, ta, tb, flops in prods:
+            a = rng.standard_normal(sa, dtype=np.float32)
+            b = rng.standard_normal(sb, dtype=np.float32)
+            out_shape = (sa[1] if ta else sa[0], sb[0] if tb else sb[1])
+            c = np.empty(out_shape, np.float32)
+            opa, opb = (a.T if ta else a), (b.T if tb else b)
+            ours = lambda: fastmlp.ops.gemm(a, b, out=c, trans_a=ta, trans_b=tb)  # noqa: E731
+            theirs = lambda: np.matmul(opa, opb, out=c)  # noqa: E731
+            ours()
+            np.testing.assert_allclose(c, opa @ opb, rtol=2e-3, atol=2e-3 * np.sqrt(sa[1 - ta]))
+            inner = max(1, int(0.02 / max(flops / 150e9, 1e-7)))
+            samples = {"ours": [], "numpy": []}
+            for _ in range(repeat):
+                for name, fn in (("ours", ours), ("numpy", theirs)):
+                    t0 = time.perf_counter()
+                    for _ in range(inner):
+                        fn()
+                    samples[name].append((time.perf_counter() - t0) / inner)
+            med = {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+            rows.append({"shape": f"{m}x{k}x{n}", "product": label,
+                         "ours": flops / med["ours"] / 1e9, "numpy": flops / med["numpy"] / 1e9})
+    print(json.dumps(rows))
+
+
+def run_child(n_threads, coretype, repeat, include_backward):
+    env = dict(os.environ)
+    if coretype is None:
+        env.pop("OPENBLAS_CORETYPE", None)
+    else:
+        env["OPENBLAS_CORETYPE"] = coretype
+    cmd = [sys.executable, __file__, "--child", str(n_threads), "--repeat", str(repeat)]
+    if include_backward:
+        cmd.append("--backward")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--backward", action="store_true", help="also time x^T@dy and dy@W^T")
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args()
+    if args.child is not None:
+        child(args.child, args.repeat, args.backward)
+        return
+    import fastmlp
+
+    cfg = fastmlp.show_config(file=open(os.devnull, "w"))
+    env_core = os.environ.get("OPENBLAS_CORETYPE", "(unset)")
+    print(f"fastmlp {cfg['version']}, GEMM path {cfg['gemm_f32']}, OpenMP {cfg['openmp']}; "
+          f"numpy {cfg['numpy']}; OPENBLAS_CORETYPE in environment: {env_core}")
+    for nt in [int(t) for t in args.threads.split(",")]:
+        env_rows = run_child(nt, os.environ.get("OPENBLAS_CORETYPE"), args.repeat, args.backward)
+        avx512_rows = run_child(nt, None, args.repeat, args.backward)
+        if args.markdown:
+            print(f"\n**{nt} thread(s)**, GFLOP/s (median of {args.repeat} alternating runs)\n")
+            print("| M x K x N | product | fastmlp | numpy (env: " + env_core + ") | numpy (AVX-512) | "
+                  "fastmlp / numpy AVX-512 |")
+            print("|---|---|---:|---:|---:|---:|")
+        else:
+            print(f"\n{nt} thread(s): GFLOP/s, medians of {args.repeat} alternating runs")
+            print(f"{'M x K x N':>15} {'product':<12} {'fastmlp':>8} {'np-env':>8} {'fastmlp':>8} {'np-512':>8} {'ratio':>6}")
+        for r_env, r512 in zip(env_rows, avx512_rows):
+            ratio = r512["ours"] / r512["numpy"]
+            if args.markdown:
+                print(f"| {r_env['shape']} | {r_env['product']} | {r_env['ours']:.1f} | {r_env['numpy']:.1f} | "
+                      f"{r512['numpy']:.1f} | {ratio:.2f} |")
+            else:
+                print(f"{r_env['shape']:>15} {r_env['product']:<12} {r_env['ours']:8.1f} {r_env['numpy']:8.1f} "
+                      f"{r512['ours']:8.1f} {r512['numpy']:8.1f} {ratio:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
