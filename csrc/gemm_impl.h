@@ -90,7 +90,6 @@ static void FN(gemm_thread)(const FN(gemm_ctx) *g, int t, int nt)
             const T beta = pc == 0 ? g->beta : (T)1;
             kn->pack_b(g->bpack, g->tb ? g->B + jc * g->ldb + pc : g->B + pc * g->ldb + jc,
                        g->ldb, g->tb, n_jr * t / nt, n_jr * (t + 1) / nt, nc, kc);
-            FN(gemm_barrier)(nt);
             /* loop 3: ic over MC rows of C and op(A), pack A (threads split its panels) */
             for (fm_int ic = 0; ic < g->m; ic += MC) {
                 const fm_int mc = FM_MIN(MC, g->m - ic);
@@ -101,6 +100,7 @@ static void FN(gemm_thread)(const FN(gemm_ctx) *g, int t, int nt)
                                g->ta ? g->A + pc * g->lda + i0 : g->A + i0 * g->lda + pc,
                                g->lda, g->ta, FM_MIN(MR, mc - q * MR), kc, g->alpha);
                 }
+                /* one barrier: the B panel (first ic) and this A block are packed */
                 FN(gemm_barrier)(nt);
                 /* loops 2 and 1: jr over NR columns, ir over MR rows; the threads
                  * split the tiles in jr-major order, so consecutive tiles of a
@@ -113,7 +113,9 @@ static void FN(gemm_thread)(const FN(gemm_ctx) *g, int t, int nt)
                              FM_MIN(MR, mc - ir * MR),
                              FM_MIN(NR, nc - jr * NR), kc, beta, last_k);
                 }
-                FN(gemm_barrier)(nt);
+                /* before anyone repacks A or B; the region's end waits after the last */
+                if (ic + mc < g->m || !last_k || jc + nc < g->n)
+                    FN(gemm_barrier)(nt);
             }
         }
     }

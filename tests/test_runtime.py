@@ -1,0 +1,136 @@
+"""Runtime: threads, OpenMP visibility, fork safety, backend and ISA switches."""
+import multiprocessing
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import _config, ops
+from conftest import requires_c, supported_isas
+
+
+def run_python(code, **env):
+    full_env = dict(os.environ)
+    for key, value in env.items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
+    out = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_show_config_reports_everything():
+    info = fastmlp.show_config(file=open(os.devnull, "w"))
+    for key in ("version", "backend", "openmp", "num_threads", "isa", "gemm_f32"):
+        assert key in info
+    assert info["version"] == fastmlp.__version__
+    assert info["backend"] == fastmlp.get_backend()
+
+
+def test_set_num_threads_validates():
+    old = _config._num_threads
+    try:
+        fastmlp.set_num_threads(3)
+        assert fastmlp.get_num_threads() == 3
+        with pytest.raises(ValueError, match="positive int, got 0"):
+            fastmlp.set_num_threads(0)
+        with pytest.raises(TypeError, match="positive int, got float"):
+            fastmlp.set_num_threads(2.0)
+        with pytest.raises(TypeError):
+            fastmlp.set_num_threads(True)
+        assert fastmlp.get_num_threads() == 3
+    finally:
+        _config._num_threads = old
+
+
+@requires_c
+def test_omp_num_threads_is_respected():
+    assert run_python("import fastmlp; print(fastmlp.get_num_threads())", OMP_NUM_THREADS="1") == "1"
+    assert run_python("import fastmlp; print(fastmlp.get_num_threads())", OMP_NUM_THREADS="5") == "5"
+
+
+@requires_c
+def test_threadpoolctl_sees_and_limits_our_openmp():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not _config._kernels.openmp_enabled():
+        pytest.skip("serial build: no OpenMP runtime to see")
+    old = _config._num_threads
+    _config._num_threads = None
+    try:
+        apis = {(i["user_api"], i["internal_api"]) for i in threadpoolctl.threadpool_info()}
+        assert ("openmp", "openmp") in apis
+        with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+            assert fastmlp.get_num_threads() == 1
+    finally:
+        _config._num_threads = old
+
+
+def _gemm_in_child(queue):
+    a = np.ones((400, 400), np.float32)
+    queue.put((fastmlp.get_num_threads(), float(ops.gemm(a, a)[0, 0])))
+
+
+@requires_c
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_after_parallel_region_does_not_hang():
+    # libgomp hangs a child forked after a parallel region if the child starts
+    # another one; the child must fall back to one thread.
+    old = _config._num_threads
+    try:
+        fastmlp.set_num_threads(2)
+        a = np.ones((400, 400), np.float32)
+        ops.gemm(a, a)  # runs a parallel region in the parent
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_gemm_in_child, args=(queue,))
+        proc.start()
+        proc.join(60)
+        assert not proc.is_alive(), "the forked child hung in OpenMP"
+        threads, value = queue.get(timeout=5)
+        assert threads == 1 and value == 400.0
+    finally:
+        _config._num_threads = old
+
+
+def test_backend_switch(rng):
+    old = fastmlp.get_backend()
+    try:
+        fastmlp.set_backend("reference")
+        assert fastmlp.get_backend() == "reference"
+        a = rng.standard_normal((5, 4))
+        np.testing.assert_allclose(ops.gemm(a, a.T), a @ a.T)
+        with pytest.raises(ValueError, match="Unknown backend 'cuda'"):
+            fastmlp.set_backend("cuda")
+        assert fastmlp.get_backend() == "reference"
+    finally:
+        fastmlp.set_backend(old)
+
+
+def test_backend_environment_variable():
+    assert run_python("import fastmlp; print(fastmlp.get_backend())", FASTMLP_BACKEND="reference") == "reference"
+
+
+@requires_c
+def test_isa_cannot_be_raised_above_the_cpu():
+    with pytest.raises(ValueError, match="Unknown ISA"):
+        _config.set_isa("sse9")
+    best = supported_isas()[-1]
+    _config.set_isa("generic")
+    assert _config.get_isa() == "generic"
+    _config.set_isa(best)
+    assert _config.get_isa() == best
+
+
+def test_spin_default_is_set_unless_user_chose():
+    assert run_python("import os, fastmlp; print(os.environ.get('GOMP_SPINCOUNT'))",
+                      GOMP_SPINCOUNT=None, OMP_WAIT_POLICY=None) == "20000"
+    assert run_python("import os, fastmlp; print(os.environ.get('GOMP_SPINCOUNT'))",
+                      GOMP_SPINCOUNT="7") == "7"
+    assert run_python("import os, fastmlp; print(os.environ.get('GOMP_SPINCOUNT'))",
+                      GOMP_SPINCOUNT=None, OMP_WAIT_POLICY="active") == "None"
