@@ -8,6 +8,7 @@ wheel runs on any x86-64 and never gets -march=native or -ffast-math.
 """
 import glob
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -46,7 +47,10 @@ def _openmp_flags(compiler):
             with open(src, "w") as f:
                 f.write(OPENMP_PROBE)
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
-            compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=lflags)
+            # link as the extension will be linked (e.g. with a sanitizer runtime)
+            env_ldflags = shlex.split(os.environ.get("LDFLAGS", ""))
+            compiler.link_executable(objs, "probe", output_dir=tmp,
+                                     extra_postargs=lflags + env_ldflags)
             return cflags, lflags
         except Exception:
             continue

@@ -176,7 +176,24 @@ FM_TARGET_AVX512 void fm_sgemm_pack_b_avx512(float *bp, const float *b, fm_int l
                                              fm_int q1, fm_int nc, fm_int kc)
 {
     if (!trans) {
-        pack_b_body_f32(bp, b, ldb, trans, q0, q1, nc, kc, 32);
+        /* row by row; a partial panel is read with masked loads that zero the
+         * missing columns (no per-row memcpy/memset calls) */
+        for (fm_int p = 0; p < kc; p++) {
+            const float *src = b + p * ldb;
+            for (fm_int q = q0; q < q1; q++) {
+                const fm_int cols = nc - q * 32;
+                float *dst = bp + q * 32 * kc + p * 32;
+                if (cols >= 32) {
+                    _mm512_storeu_ps(dst, _mm512_loadu_ps(src + q * 32));
+                    _mm512_storeu_ps(dst + 16, _mm512_loadu_ps(src + q * 32 + 16));
+                } else {
+                    const __mmask16 m0 = (__mmask16)((1u << FM_MIN(cols, 16)) - 1);
+                    const __mmask16 m1 = (__mmask16)((1u << FM_MAX(cols - 16, 0)) - 1);
+                    _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(m0, src + q * 32));
+                    _mm512_storeu_ps(dst + 16, _mm512_maskz_loadu_ps(m1, src + q * 32 + 16));
+                }
+            }
+        }
         return;
     }
     for (fm_int q = q0; q < q1; q++)
