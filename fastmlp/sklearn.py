@@ -182,7 +182,10 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X, y, incremental):
         hidden = self._check_params()
         first = not (incremental or self.warm_start) or not hasattr(self, "model_")
-        X, y = validate_data(self, X, y, reset=first, dtype=(np.float32, np.float64), multi_output=True)
+        # regressors take 2-D targets; a classifier's column vector y is raveled
+        # with scikit-learn's DataConversionWarning
+        X, y = validate_data(self, X, y, reset=first, dtype=(np.float32, np.float64),
+                             multi_output=self._regression, y_numeric=self._regression)
         T = self._encode_targets(y, first)
         with _threads(self.n_threads):
             if first:
@@ -209,6 +212,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ``best_validation_score_`` (with early_stopping), ``model_`` (the
     :class:`fastmlp.MLP`).
     """
+
+    _regression = False
 
     def _loss_name(self):
         return "softmax_cross_entropy"
@@ -250,6 +255,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._fit(X, y, incremental=True)
 
     def predict_proba(self, X):
+        check_is_fitted(self, "model_")
         logits = self._raw(X).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
@@ -260,14 +266,22 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return np.log(self.predict_proba(X))
 
     def predict(self, X):
+        check_is_fitted(self, "model_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor (mean squared error), scikit-learn API."""
 
+    _regression = True
+
     def _loss_name(self):
         return "mse"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     def _encode_targets(self, y, first):
         y = np.asarray(y, dtype=np.float64)

@@ -133,3 +133,19 @@ def test_bad_spaces():
         search.RandomSearch(bowl, {"lr": 0.1})
     with pytest.raises(TypeError, match="SearchResult"):
         search.refine([], SPACE)
+
+
+def test_mlp_objective_end_to_end_in_worker_processes():
+    from fastmlp.datasets import load_mnist_sample
+
+    (X, y), (Xv, yv) = load_mnist_sample()
+    objective = search.MLPObjective(X[:600], y[:600], Xv[:300], yv[:300], hidden=16, epochs=2, batch_size=32)
+    space = {"lr": search.loguniform(1e-3, 1e-1), "optimizer": search.choice(["sgd", "adam"])}
+    serial = search.RandomSearch(objective, space, n_trials=4, seed=0, n_jobs=1).run()
+    parallel = search.RandomSearch(objective, space, n_trials=4, seed=0, n_jobs=2).run()
+    assert [(t["params"], t["score"]) for t in serial] == [(t["params"], t["score"]) for t in parallel]
+    assert 0.0 <= serial.best_score <= 1.0 and serial.best_score > 0.3
+    with pytest.raises(ValueError, match="unknown parameters"):
+        objective({"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="Unknown optimizer"):
+        search.make_optimizer("lbfgs", 0.1)

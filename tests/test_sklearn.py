@@ -43,11 +43,12 @@ def test_classifier_learns_digits_like_sklearn(digits):
 def test_string_labels_and_pipeline_and_grid_search(digits):
     Xtr, Xte, ytr, yte = digits
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
-    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32,), max_iter=20, random_state=0))
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32,), max_iter=40, random_state=0))
     grid = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-2]}, cv=2).fit(Xtr, names[ytr])
     assert set(grid.predict(Xte)) <= set(names)
     assert grid.score(Xte, names[yte]) > 0.9
-    scores = cross_val_score(MLPClassifier(hidden_layer_sizes=(32,), max_iter=15, random_state=0), Xtr, ytr, cv=3)
+    scores = cross_val_score(MLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=15,
+                                           random_state=0), Xtr, ytr, cv=3)
     assert scores.mean() > 0.85
 
 
@@ -57,7 +58,7 @@ def test_early_stopping_and_partial_fit(digits):
                         random_state=0).fit(Xtr, ytr)
     assert clf.n_iter_ < 200 and len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
-    inc = MLPClassifier(hidden_layer_sizes=(32,), random_state=0)
+    inc = MLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01, random_state=0)
     with pytest.raises(ValueError, match="classes must be passed"):
         inc.partial_fit(Xtr[:50], ytr[:50])
     for _ in range(10):
