@@ -65,4 +65,245 @@ class Layer:
 
 # ----------------------------------------------- Dense and activations (layers)
 
+from . import ops as _ops  # noqa: E402
+from .init import get_initializer as _get_initializer  # noqa: E402
+
+
+def _positive_int(value, name, owner):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner}: {name} must be a positive int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value}")
+    return int(value)
+
+
+def _penalty_coef(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"Dense: {name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not (value >= 0 and np.isfinite(value)):
+        raise ValueError(f"Dense: {name} must be finite and >= 0, got {value}")
+    return value
+
+
+def _buffer(cache, key, shape, dtype):
+    """A reusable array of this shape and dtype from ``cache`` (allocated on first use)."""
+    a = cache.get(key)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = cache[key] = np.empty(shape, dtype)
+    return a
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x @ W + b``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        x is (N, in_features); ``W`` is (in_features, out_features), ``b`` (out_features,).
+    bias : bool
+        Whether the layer has ``b``.
+    init : str or callable
+        A name from ``fastmlp.init.INITIALIZERS`` (e.g. "he_normal", "xavier_normal")
+        or ``f(shape, rng)``; ``b`` starts at zero.
+    l1, l2 : float
+        Penalty ``l1 * sum|W| + (l2/2) * sum W^2`` on the weights (not the bias);
+        ``add_penalty()`` adds its gradient to ``grads["W"]`` and returns its value.
+    dtype, seed
+        Parameter dtype and the seed of the initialiser's generator.
+
+    Attributes
+    ----------
+    fused_activation : activation layer, str or None
+        Set by a model: the activation that follows this layer, computed inside the
+        GEMM's epilogue (forward returns act(x @ W + b); backward takes dL/d act and
+        applies the activation's gradient first). None by default.
+    need_input_grad : bool
+        When False (a model's first layer), backward skips dx and returns None.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, init="he_normal", l1=0.0, l2=0.0,
+                 dtype="float32", seed=None):
+        super().__init__(dtype, seed)
+        self.in_features = _positive_int(in_features, "in_features", "Dense")
+        self.out_features = _positive_int(out_features, "out_features", "Dense")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"Dense: bias must be a bool, got {type(bias).__name__}")
+        self.bias = bool(bias)
+        self.init = init
+        self._init_fn = _get_initializer(init)
+        self.l1 = _penalty_coef(l1, "l1")
+        self.l2 = _penalty_coef(l2, "l2")
+        self.fused_activation = None
+        self.need_input_grad = True
+        self._x = None
+        self._y = None
+        self._bufs = {}
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        rng = np.random.default_rng(self.seed)
+        shape = (self.in_features, self.out_features)
+        W = np.asarray(self._init_fn(shape, rng))
+        if W.shape != shape:
+            raise ValueError(f"Dense: initializer returned shape {W.shape}, expected {shape}")
+        self.params = {"W": np.ascontiguousarray(W, dtype=self.dtype)}
+        self.grads = {"W": np.zeros(shape, self.dtype)}
+        if self.bias:
+            self.params["b"] = np.zeros(self.out_features, self.dtype)
+            self.grads["b"] = np.zeros(self.out_features, self.dtype)
+        self._x = self._y = None
+        self._bufs = {}
+
+    def _activation(self):
+        act = self.fused_activation
+        if act is None:
+            return "identity", 0.0
+        if isinstance(act, str):
+            return _ops.check_activation(act)
+        return act.name, act.param
+
+    def forward(self, x, training=False):
+        x = _ops.check_float_array(x, "x")
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"Dense expected input of shape (N, {self.in_features}), got {x.shape}")
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        act, param = self._activation()
+        shape = (x.shape[0], self.out_features)
+        out = _buffer(self._bufs, "y", shape, self.dtype) if training else None
+        y = _ops.dense_forward(x, self.params["W"], self.params.get("b"), act, param, out=out)
+        self._x, self._y = x, y
+        return y
+
+    def backward(self, grad_y):
+        if self._x is None:
+            raise RuntimeError("Dense: backward called before forward")
+        x = self._x
+        n = x.shape[0]
+        grad_y = _ops.check_float_array(grad_y, "grad_y", dtype=self.dtype)
+        if grad_y.shape != (n, self.out_features):
+            raise ValueError(f"Dense expected grad_y of shape ({n}, {self.out_features}), got {grad_y.shape}")
+        act, param = self._activation()
+        dx = _buffer(self._bufs, "dx", x.shape, self.dtype) if self.need_input_grad else None
+        dz = _buffer(self._bufs, "dz", grad_y.shape, self.dtype) if act != "identity" else None
+        dx, _, _ = _ops.dense_backward(grad_y, x, self.params["W"], y=self._y, activation=act, act_param=param,
+                                       need_dx=self.need_input_grad, bias=self.bias, dx=dx,
+                                       dW=self.grads["W"], db=self.grads.get("b"), dz=dz)
+        return dx
+
+    def add_penalty(self):
+        """Add the L1/L2 penalty's gradient to ``grads["W"]``; returns the penalty's value."""
+        if self.l1 == 0 and self.l2 == 0:
+            return 0.0
+        return _ops.penalty(self.grads["W"], self.params["W"], self.l1, self.l2)
+
+    def penalty(self):
+        """The L1/L2 penalty's value ``l1 * sum|W| + (l2/2) * sum W^2`` (nothing changed)."""
+        W = self.params["W"].astype(np.float64, copy=False)
+        value = 0.0
+        if self.l1:
+            value += self.l1 * float(np.abs(W).sum())
+        if self.l2:
+            value += 0.5 * self.l2 * float((W * W).sum())
+        return value
+
+    def output_shape(self, input_shape):
+        return (self.out_features,)
+
+    def extra_repr(self):
+        s = f"{self.in_features}, {self.out_features}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.l1:
+            s += f", l1={self.l1}"
+        if self.l2:
+            s += f", l2={self.l2}"
+        return s
+
+
+class _Activation(Layer):
+    """An activation without parameters; ``name``/``param`` are what ops and Dense's
+    fused epilogue take. Backward uses the forward's output."""
+
+    name = "identity"
+
+    def __init__(self, param=0.0):
+        super().__init__()
+        self.param = param
+        self._y = None
+        self._bufs = {}
+
+    def _configure(self, dtype, seed):
+        self.dtype = as_dtype(dtype)
+        self.seed = seed
+
+    def forward(self, x, training=False):
+        x = _ops.check_float_array(x, "x")
+        out = _buffer(self._bufs, "y", x.shape, x.dtype) if training else None
+        y = _ops.activation_forward(x, self.name, self.param, out=out)
+        self._y = y
+        return y
+
+    def backward(self, grad_y):
+        if self._y is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+        y = self._y
+        grad_y = _ops.check_float_array(grad_y, "grad_y", dtype=y.dtype)
+        if grad_y.shape != y.shape:
+            raise ValueError(f"{type(self).__name__} expected grad_y of shape {y.shape}, got {grad_y.shape}")
+        out = _buffer(self._bufs, "dx", y.shape, y.dtype)
+        return _ops.activation_backward(grad_y, y, self.name, self.param, out=out)
+
+
+class ReLU(_Activation):
+    """max(x, 0) element-wise (gradient 0 at x = 0)."""
+    name = "relu"
+
+
+class Sigmoid(_Activation):
+    """1 / (1 + exp(-x)) element-wise, stable for any finite x."""
+    name = "sigmoid"
+
+
+class Tanh(_Activation):
+    """tanh(x) element-wise."""
+    name = "tanh"
+
+
+class Softmax(_Activation):
+    """exp(x - max) / sum exp(x - max) over the last axis."""
+    name = "softmax"
+
+
+class LeakyReLU(_Activation):
+    """x if x > 0 else negative_slope * x (negative_slope >= 0, as in Keras)."""
+    name = "leaky_relu"
+
+    def __init__(self, negative_slope=0.01):
+        _, slope = _ops.check_activation("leaky_relu", negative_slope)
+        super().__init__(slope)
+        self.negative_slope = slope
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(_Activation):
+    """x if x > 0 else alpha * (exp(x) - 1) (alpha >= 0)."""
+    name = "elu"
+
+    def __init__(self, alpha=1.0):
+        _, a = _ops.check_activation("elu", alpha)
+        super().__init__(a)
+        self.alpha = a
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+ACTIVATION_LAYERS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax,
+                     "leaky_relu": LeakyReLU, "elu": ELU}
+
+
 # ------------------------------------------ BatchNorm, Dropout, pooling (layers)
