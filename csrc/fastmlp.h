@@ -75,6 +75,70 @@ fm_gemm_info fm_gemm_query(int is_double);
 
 /* -- dense, activations, losses, penalties (dense.c activations.c loss.c penalty.c) -- */
 
+/* Activations (activations.c), element-wise over n elements; y may be x, dx may be dy.
+ * The backward works from the forward's output y (see reference.activation_backward). */
+void fm_activation_forward_f32(float *y, const float *x, fm_int n, fm_act act, float param,
+                               int n_threads);
+void fm_activation_forward_f64(double *y, const double *x, fm_int n, fm_act act, double param,
+                               int n_threads);
+void fm_activation_backward_f32(float *dx, const float *dy, const float *y, fm_int n, fm_act act,
+                                float param, int n_threads);
+void fm_activation_backward_f64(double *dx, const double *dy, const double *y, fm_int n,
+                                fm_act act, double param, int n_threads);
+/* softmax over rows: x y dy dx (n, c) */
+void fm_softmax_forward_f32(float *y, const float *x, fm_int n, fm_int c, int n_threads);
+void fm_softmax_forward_f64(double *y, const double *x, fm_int n, fm_int c, int n_threads);
+void fm_softmax_backward_f32(float *dx, const float *dy, const float *y, fm_int n, fm_int c,
+                             int n_threads);
+void fm_softmax_backward_f64(double *dx, const double *dy, const double *y, fm_int n, fm_int c,
+                             int n_threads);
+
+/* Dense (dense.c): y = act(x @ W + b), x (n, d_in) W (d_in, d_out) b (d_out,) or NULL.
+ * Backward: dz (n, d_out) scratch receiving dy * act'(.) (unused for FM_ACT_NONE), dx (n, d_in)
+ * or NULL, dW (d_in, d_out), db (d_out,) or NULL, y the forward's output. 0, or -1 when the
+ * GEMM workspace cannot be allocated. */
+int fm_dense_forward_f32(float *y, const float *x, const float *W, const float *b, fm_int n,
+                         fm_int d_in, fm_int d_out, fm_act act, float param, int n_threads);
+int fm_dense_forward_f64(double *y, const double *x, const double *W, const double *b, fm_int n,
+                         fm_int d_in, fm_int d_out, fm_act act, double param, int n_threads);
+int fm_dense_backward_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
+                          const float *x, const float *W, const float *y, fm_int n, fm_int d_in,
+                          fm_int d_out, fm_act act, float param, int n_threads);
+int fm_dense_backward_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
+                          const double *x, const double *W, const double *y, fm_int n,
+                          fm_int d_in, fm_int d_out, fm_act act, double param, int n_threads);
+
+/* Losses (loss.c): return the mean loss, write dL/d(input) into grad (NULL: loss only).
+ * logits target grad (n, c), labels (n,) in [0, c) (fm_labels_check: the first bad index
+ * or -1); mse and bce over `size` elements. */
+fm_int fm_labels_check(const int64_t *labels, fm_int n, fm_int c);
+double fm_softmax_cross_entropy_f32(float *grad, const float *logits, const int64_t *labels,
+                                    fm_int n, fm_int c, int n_threads);
+double fm_softmax_cross_entropy_f64(double *grad, const double *logits, const int64_t *labels,
+                                    fm_int n, fm_int c, int n_threads);
+double fm_softmax_cross_entropy_probs_f32(float *grad, const float *logits, const float *target,
+                                          fm_int n, fm_int c, int n_threads);
+double fm_softmax_cross_entropy_probs_f64(double *grad, const double *logits,
+                                          const double *target, fm_int n, fm_int c, int n_threads);
+double fm_kl_div_f32(float *grad, const float *logits, const float *target, fm_int n, fm_int c,
+                     int n_threads);
+double fm_kl_div_f64(double *grad, const double *logits, const double *target, fm_int n,
+                     fm_int c, int n_threads);
+double fm_mse_f32(float *grad, const float *output, const float *target, fm_int size,
+                  int n_threads);
+double fm_mse_f64(double *grad, const double *output, const double *target, fm_int size,
+                  int n_threads);
+double fm_bce_with_logits_f32(float *grad, const float *logits, const float *target, fm_int size,
+                              int n_threads);
+double fm_bce_with_logits_f64(double *grad, const double *logits, const double *target,
+                              fm_int size, int n_threads);
+
+/* Penalties (penalty.c): grad += l1 sign(w) + l2 w; returns l1 sum|w| + (l2/2) sum w^2. */
+double fm_penalty_f32(float *grad, const float *w, fm_int size, double l1, double l2,
+                      int n_threads);
+double fm_penalty_f64(double *grad, const double *w, fm_int size, double l1, double l2,
+                      int n_threads);
+
 /* -- batchnorm, dropout, rng, pooling (batchnorm.c dropout.c rng.c pooling.c) -- */
 
 /* -- optimizers and clipping (optim.c) -- */
