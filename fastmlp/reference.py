@@ -83,9 +83,9 @@ def _act_grad(dy, y, act, param):
     if act == "relu":
         return np.where(y <= 0, t(0), dy)
     if act == "leaky_relu":
-        return np.where(y <= 0, dy * t(param), dy)
+        return dy * np.where(y <= 0, t(param), t(1))
     if act == "elu":
-        return np.where(y <= 0, dy * (y + t(param)), dy)
+        return dy * np.where(y <= 0, y + t(param), t(1))
     raise ValueError(f"unknown activation {act!r}")
 
 
@@ -113,7 +113,8 @@ def activation_backward(dx, dy, y, act, param, n_threads=None):
 
 def softmax_forward(y, x, n_threads=None):
     """y[i] = exp(x[i] - max x[i]) / sum_j exp(x[i, j] - max x[i]), over the last axis of (N, C)."""
-    z = x - x.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # x - max below -huge is -inf: its exp is exactly 0
+        z = x - x.max(axis=1, keepdims=True)
     e = np.exp(z)
     y[...] = e / e.sum(axis=1, keepdims=True)
     return y
@@ -156,7 +157,8 @@ def dense_backward(dx, dW, db, dz, dy, x, W, y, act, param, n_threads=None):
 
 def _log_softmax(z):
     m = z.max(axis=1, keepdims=True)
-    s = z - m
+    with np.errstate(over="ignore"):
+        s = z - m
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
