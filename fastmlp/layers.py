@@ -65,6 +65,7 @@ class Layer:
 
 # ----------------------------------------------- Dense and activations (layers)
 
+from . import _config  # noqa: E402
 from . import ops as _ops  # noqa: E402
 from .init import get_initializer as _get_initializer  # noqa: E402
 
@@ -171,8 +172,19 @@ class Dense(Layer):
             x = x.astype(self.dtype)
         act, param = self._activation()
         shape = (x.shape[0], self.out_features)
-        out = _buffer(self._bufs, "y", shape, self.dtype) if training else None
-        y = _ops.dense_forward(x, self.params["W"], self.params.get("b"), act, param, out=out)
+        if training:
+            y = _buffer(self._bufs, "y", shape, self.dtype)
+            if np.may_share_memory(x, y):
+                x = x.copy()
+        else:
+            y = np.empty(shape, self.dtype)
+        # W and b are the layer's own arrays and x is checked above: straight to the kernel
+        be = _config.backend()
+        if act == "softmax":
+            be.dense_forward(y, x, self.params["W"], self.params.get("b"), "identity", 0.0, _ops.threads())
+            be.softmax_forward(y, y, _ops.threads())
+        else:
+            be.dense_forward(y, x, self.params["W"], self.params.get("b"), act, param, _ops.threads())
         self._x, self._y = x, y
         return y
 
@@ -187,9 +199,17 @@ class Dense(Layer):
         act, param = self._activation()
         dx = _buffer(self._bufs, "dx", x.shape, self.dtype) if self.need_input_grad else None
         dz = _buffer(self._bufs, "dz", grad_y.shape, self.dtype) if act != "identity" else None
-        dx, _, _ = _ops.dense_backward(grad_y, x, self.params["W"], y=self._y, activation=act, act_param=param,
-                                       need_dx=self.need_input_grad, bias=self.bias, dx=dx,
-                                       dW=self.grads["W"], db=self.grads.get("b"), dz=dz)
+        if dx is not None and np.may_share_memory(grad_y, dx):
+            grad_y = grad_y.copy()
+        be = _config.backend()
+        nt = _ops.threads()
+        if act == "softmax":
+            be.softmax_backward(dz, grad_y, self._y, nt)
+            be.dense_backward(dx, self.grads["W"], self.grads.get("b"), None, dz, x, self.params["W"], None,
+                              "identity", 0.0, nt)
+        else:
+            be.dense_backward(dx, self.grads["W"], self.grads.get("b"), dz, grad_y, x, self.params["W"],
+                              self._y, act, param, nt)
         return dx
 
     def add_penalty(self):
@@ -240,10 +260,23 @@ class _Activation(Layer):
 
     def forward(self, x, training=False):
         x = _ops.check_float_array(x, "x")
-        out = _buffer(self._bufs, "y", x.shape, x.dtype) if training else None
-        y = _ops.activation_forward(x, self.name, self.param, out=out)
+        if training:
+            y = _buffer(self._bufs, "y", x.shape, x.dtype)  # x is y is fine: element/row-wise
+        else:
+            y = np.empty(x.shape, x.dtype)
+        be = _config.backend()
+        if self.name == "softmax":
+            if x.ndim != 2:
+                return self._softmax_nd(x, y)
+            be.softmax_forward(y, x, _ops.threads())
+        else:
+            be.activation_forward(y, x, self.name, self.param, _ops.threads())
         self._y = y
         return y
+
+    def _softmax_nd(self, x, y):
+        self._y = _ops.activation_forward(x, "softmax", out=y)
+        return self._y
 
     def backward(self, grad_y):
         if self._y is None:
@@ -253,7 +286,14 @@ class _Activation(Layer):
         if grad_y.shape != y.shape:
             raise ValueError(f"{type(self).__name__} expected grad_y of shape {y.shape}, got {grad_y.shape}")
         out = _buffer(self._bufs, "dx", y.shape, y.dtype)
-        return _ops.activation_backward(grad_y, y, self.name, self.param, out=out)
+        if self.name == "softmax" and y.ndim != 2:
+            return _ops.activation_backward(grad_y, y, "softmax", out=out)
+        be = _config.backend()
+        if self.name == "softmax":
+            be.softmax_backward(out, grad_y, y, _ops.threads())
+        else:
+            be.activation_backward(out, grad_y, y, self.name, self.param, _ops.threads())
+        return out
 
 
 class ReLU(_Activation):

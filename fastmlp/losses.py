@@ -7,7 +7,7 @@ overwritten by the next ``forward``.
 """
 import numpy as np
 
-from . import ops
+from . import _config, ops
 
 __all__ = ["Loss", "SoftmaxCrossEntropy", "MSE", "BCEWithLogits", "KLDiv", "get_loss", "LOSSES"]
 
@@ -63,6 +63,10 @@ class SoftmaxCrossEntropy(Loss):
     classification = True
 
     def _compute(self, output, target, grad):
+        if (type(target) is np.ndarray and target.dtype == np.int64 and target.ndim == 1 and output.ndim == 2
+                and target.shape[0] == output.shape[0] and target.flags.c_contiguous):
+            # the common case (a batch of int64 labels), checked here: straight to the kernel
+            return _config.backend().softmax_cross_entropy(grad, output, target, ops.threads())
         return ops.softmax_cross_entropy(output, target, grad=grad)
 
 

@@ -164,7 +164,7 @@ def activation_forward(x, name, param=None, out=None):
         x2 = x.reshape(-1, c)
         be.softmax_forward(out.reshape(-1, c), x2, threads())
     else:
-        be.activation_forward(out.reshape(-1), x.reshape(-1), name, param, threads())
+        be.activation_forward(out, x, name, param, threads())  # element-wise: any shape
     return out
 
 
@@ -188,7 +188,7 @@ def activation_backward(dy, y, name, param=None, out=None):
         c = y.shape[-1]
         be.softmax_backward(out.reshape(-1, c), dy.reshape(-1, c), y.reshape(-1, c), threads())
     else:
-        be.activation_backward(out.reshape(-1), dy.reshape(-1), y.reshape(-1), name, param, threads())
+        be.activation_backward(out, dy, y, name, param, threads())
     return out
 
 
@@ -382,4 +382,4 @@ def penalty(grad, w, l1=0.0, l2=0.0):
     if l1 == 0 and l2 == 0:
         return 0.0
     w = unalias(w, grad)
-    return _config.backend().penalty(grad.reshape(-1), w.reshape(-1), l1, l2, threads())
+    return _config.backend().penalty(grad, w, l1, l2, threads())
