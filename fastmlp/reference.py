@@ -108,7 +108,7 @@ def dropout_forward(y, mask, x, p, seed, counter, n_threads=None):
     u = rng_uniform(np.empty(x.shape, np.float64), seed, counter)
     mask[...] = u >= p
     scale = x.dtype.type(1.0 / (1.0 - p))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         np.multiply(x, np.where(mask != 0, scale, x.dtype.type(0)), out=y)
     return y, mask
 
@@ -116,7 +116,7 @@ def dropout_forward(y, mask, x, p, seed, counter, n_threads=None):
 def dropout_backward(dx, dy, mask, p, n_threads=None):
     """dx = dy * m with the forward's m_i = mask_i ? 1/(1-p) : 0."""
     scale = dy.dtype.type(1.0 / (1.0 - p))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         np.multiply(dy, np.where(mask != 0, scale, dy.dtype.type(0)), out=dx)
     return dx
 
@@ -125,7 +125,8 @@ def batchnorm_forward_train(y, mean, rstd, running_mean, running_var, x, gamma, 
                             momentum, eps, n_threads=None):
     """Batch normalisation over the batch axis of x (N, D), training mode.
 
-    mu = mean_i x_i, var = mean_i (x_i - mu)^2 (biased), both in float64;
+    mu = mean_i x_i, var = mean_i (x_i - mu)^2 (biased), both in float64 (the C
+    kernel sums shifted by each block's first row, so constant features are exact);
     mean = mu and rstd = 1 / sqrt(var + eps) are kept (in x's dtype) for backward;
     y = (x - mean) * (gamma * rstd) + beta in x's dtype;
     running_mean = (1 - momentum) * running_mean + momentum * mu,
@@ -134,7 +135,7 @@ def batchnorm_forward_train(y, mean, rstd, running_mean, running_var, x, gamma, 
     """
     n = x.shape[0]
     x64 = x.astype(np.float64)
-    mu = x64.mean(axis=0)
+    mu = x64[0] + (x64 - x64[0]).mean(axis=0)  # shifted by the first row: exact for constants
     var = np.square(x64 - mu).mean(axis=0)
     mean[...] = mu
     rstd[...] = 1.0 / np.sqrt(var + eps)
