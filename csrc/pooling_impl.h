@@ -1,40 +1,44 @@
 /* pooling_impl.h: pooling bodies for one dtype, included by pooling.c with
  * T = float / double and FN(name) = name ## _f32 / _f64. */
 
-static void FN(maxpool_fwd_range)(void *vc, fm_int p0, fm_int p1)
+/* max forward on planes [p0, p1): output rows in order; within a row the window
+ * offsets (a, b) in row-major order update every output column, branch-free, so
+ * the columns vectorise. Each output sees its candidates in row-major window
+ * order: a later candidate wins only if strictly greater, or NaN over a number. */
+FM_INLINE void FN(maxpool_fwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
 {
-    const pool_ctx *c = (const pool_ctx *)vc;
-    const fm_int w = c->w, ho = c->ho, wo = c->wo;
+    const fm_int w = c->w, ho = c->ho, wo = c->wo, sh = c->sh, sw = c->sw;
     for (fm_int p = p0; p < p1; p++) {
         const T *xp = (const T *)c->in + p * c->h * w;
         T *yp = (T *)c->out + p * ho * wo;
         int32_t *ap = c->argmax + p * ho * wo;
-        /* each output: its window in row-major order */
         for (fm_int i = 0; i < ho; i++) {
+            T *FM_RESTRICT yr = yp + i * wo;
+            int32_t *FM_RESTRICT ar = ap + i * wo;
+            const T *FM_RESTRICT x0 = xp + i * sh * w;
+            const int32_t off0 = (int32_t)(i * sh * w);
             for (fm_int j = 0; j < wo; j++) {
-                const fm_int base = i * c->sh * w + j * c->sw;
-                T best = xp[base];
-                fm_int idx = base;
-                for (fm_int a = 0; a < c->kh; a++) {
-                    const T *row = xp + base + a * w;
-                    for (fm_int b = 0; b < c->kw; b++) {
-                        const T v = row[b];
-                        if (v > best || (v != v && best == best)) {
-                            best = v;
-                            idx = base + a * w + b;
-                        }
+                yr[j] = x0[j * sw];
+                ar[j] = off0 + (int32_t)(j * sw);
+            }
+            for (fm_int a = 0; a < c->kh; a++) {
+                for (fm_int b = (a == 0); b < c->kw; b++) {
+                    const int32_t off = (int32_t)((i * sh + a) * w + b);
+                    const T *FM_RESTRICT xr = xp + off;
+                    for (fm_int j = 0; j < wo; j++) {
+                        const T v = xr[j * sw], best = yr[j];
+                        const int take = (v > best) | ((v != v) & (best == best));
+                        yr[j] = take ? v : best;
+                        ar[j] = take ? off + (int32_t)(j * sw) : ar[j];
                     }
                 }
-                yp[i * wo + j] = best;
-                ap[i * wo + j] = (int32_t)idx;
             }
         }
     }
 }
 
-static void FN(maxpool_bwd_range)(void *vc, fm_int p0, fm_int p1)
+FM_INLINE void FN(maxpool_bwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
 {
-    const pool_ctx *c = (const pool_ctx *)vc;
     const fm_int plane = c->h * c->w, nout = c->ho * c->wo;
     for (fm_int p = p0; p < p1; p++) {
         T *dxp = (T *)c->out + p * plane;
@@ -47,9 +51,8 @@ static void FN(maxpool_bwd_range)(void *vc, fm_int p0, fm_int p1)
     }
 }
 
-static void FN(avgpool_fwd_range)(void *vc, fm_int p0, fm_int p1)
+FM_INLINE void FN(avgpool_fwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
 {
-    const pool_ctx *c = (const pool_ctx *)vc;
     const fm_int w = c->w, ho = c->ho, wo = c->wo, sh = c->sh, sw = c->sw;
     const T k = (T)(c->kh * c->kw);
     for (fm_int p = p0; p < p1; p++) {
@@ -75,9 +78,8 @@ static void FN(avgpool_fwd_range)(void *vc, fm_int p0, fm_int p1)
     }
 }
 
-static void FN(avgpool_bwd_range)(void *vc, fm_int p0, fm_int p1)
+FM_INLINE void FN(avgpool_bwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
 {
-    const pool_ctx *c = (const pool_ctx *)vc;
     const fm_int w = c->w, ho = c->ho, wo = c->wo, sh = c->sh, sw = c->sw;
     const T k = (T)(c->kh * c->kw);
     for (fm_int p = p0; p < p1; p++) {
@@ -95,6 +97,40 @@ static void FN(avgpool_bwd_range)(void *vc, fm_int p0, fm_int p1)
             }
         }
     }
+}
+
+static void FN(maxpool_fwd_generic)(void *c, fm_int a, fm_int b) { FN(maxpool_fwd_body)(c, a, b); }
+static void FN(maxpool_bwd_generic)(void *c, fm_int a, fm_int b) { FN(maxpool_bwd_body)(c, a, b); }
+static void FN(avgpool_fwd_generic)(void *c, fm_int a, fm_int b) { FN(avgpool_fwd_body)(c, a, b); }
+static void FN(avgpool_bwd_generic)(void *c, fm_int a, fm_int b) { FN(avgpool_bwd_body)(c, a, b); }
+#if FM_X86_SIMD
+FM_TARGET_AVX2 static void FN(maxpool_fwd_avx2)(void *c, fm_int a, fm_int b) { FN(maxpool_fwd_body)(c, a, b); }
+FM_TARGET_AVX2 static void FN(maxpool_bwd_avx2)(void *c, fm_int a, fm_int b) { FN(maxpool_bwd_body)(c, a, b); }
+FM_TARGET_AVX2 static void FN(avgpool_fwd_avx2)(void *c, fm_int a, fm_int b) { FN(avgpool_fwd_body)(c, a, b); }
+FM_TARGET_AVX2 static void FN(avgpool_bwd_avx2)(void *c, fm_int a, fm_int b) { FN(avgpool_bwd_body)(c, a, b); }
+FM_TARGET_AVX512 static void FN(maxpool_fwd_avx512)(void *c, fm_int a, fm_int b) { FN(maxpool_fwd_body)(c, a, b); }
+FM_TARGET_AVX512 static void FN(maxpool_bwd_avx512)(void *c, fm_int a, fm_int b) { FN(maxpool_bwd_body)(c, a, b); }
+FM_TARGET_AVX512 static void FN(avgpool_fwd_avx512)(void *c, fm_int a, fm_int b) { FN(avgpool_fwd_body)(c, a, b); }
+FM_TARGET_AVX512 static void FN(avgpool_bwd_avx512)(void *c, fm_int a, fm_int b) { FN(avgpool_bwd_body)(c, a, b); }
+#endif
+
+/* which: 0 max forward, 1 max backward, 2 average forward, 3 average backward */
+static fm_range_fn FN(pool_fn)(int which)
+{
+    static const fm_range_fn generic[4] = {FN(maxpool_fwd_generic), FN(maxpool_bwd_generic),
+                                           FN(avgpool_fwd_generic), FN(avgpool_bwd_generic)};
+#if FM_X86_SIMD
+    static const fm_range_fn avx2[4] = {FN(maxpool_fwd_avx2), FN(maxpool_bwd_avx2),
+                                        FN(avgpool_fwd_avx2), FN(avgpool_bwd_avx2)};
+    static const fm_range_fn avx512[4] = {FN(maxpool_fwd_avx512), FN(maxpool_bwd_avx512),
+                                          FN(avgpool_fwd_avx512), FN(avgpool_bwd_avx512)};
+    switch (fm_isa_active()) {
+    case FM_ISA_AVX512: return avx512[which];
+    case FM_ISA_AVX2: return avx2[which];
+    default: break;
+    }
+#endif
+    return generic[which];
 }
 
 static pool_ctx FN(pool_ctx_make)(void *out, int32_t *argmax, const void *in, const int32_t *cargmax,
@@ -121,7 +157,7 @@ void FN(fm_maxpool2d_forward)(T *y, int32_t *argmax, const T *x, fm_int planes, 
 {
     pool_ctx c = FN(pool_ctx_make)(y, argmax, x, NULL, h, w, kh, kw, sh, sw);
     double work = 1.0 * (double)planes * (double)(c.ho * c.wo) * (double)(kh * kw);
-    fm_parallel_for(planes, 1, fm_threads_for(work, n_threads), FN(maxpool_fwd_range), &c);
+    fm_parallel_for(planes, 1, fm_threads_for(work, n_threads), FN(pool_fn)(0), &c);
 }
 
 void FN(fm_maxpool2d_backward)(T *dx, const T *dy, const int32_t *argmax, fm_int planes, fm_int h,
@@ -131,7 +167,7 @@ void FN(fm_maxpool2d_backward)(T *dx, const T *dy, const int32_t *argmax, fm_int
     c.ho = ho;
     c.wo = wo;
     double work = 0.5 * (double)planes * (double)(h * w + ho * wo);
-    fm_parallel_for(planes, 1, fm_threads_for(work, n_threads), FN(maxpool_bwd_range), &c);
+    fm_parallel_for(planes, 1, fm_threads_for(work, n_threads), FN(pool_fn)(1), &c);
 }
 
 void FN(fm_avgpool2d_forward)(T *y, const T *x, fm_int planes, fm_int h, fm_int w, fm_int kh,
@@ -139,7 +175,7 @@ void FN(fm_avgpool2d_forward)(T *y, const T *x, fm_int planes, fm_int h, fm_int 
 {
     pool_ctx c = FN(pool_ctx_make)(y, NULL, x, NULL, h, w, kh, kw, sh, sw);
     double work = 0.5 * (double)planes * (double)(c.ho * c.wo) * (double)(kh * kw);
-    fm_parallel_for(planes, 1, fm_threads_for(work, n_threads), FN(avgpool_fwd_range), &c);
+    fm_parallel_for(planes, 1, fm_threads_for(work, n_threads), FN(pool_fn)(2), &c);
 }
 
 void FN(fm_avgpool2d_backward)(T *dx, const T *dy, fm_int planes, fm_int h, fm_int w, fm_int kh,
@@ -147,5 +183,5 @@ void FN(fm_avgpool2d_backward)(T *dx, const T *dy, fm_int planes, fm_int h, fm_i
 {
     pool_ctx c = FN(pool_ctx_make)(dx, NULL, dy, NULL, h, w, kh, kw, sh, sw);
     double work = 0.5 * (double)planes * ((double)(h * w) + (double)(c.ho * c.wo) * (double)(kh * kw));
-    fm_parallel_for(planes, 1, fm_threads_for(work, n_threads), FN(avgpool_bwd_range), &c);
+    fm_parallel_for(planes, 1, fm_threads_for(work, n_threads), FN(pool_fn)(3), &c);
 }

@@ -37,7 +37,7 @@ def run_all(x, k, s):
 
 @requires_c
 @pytest.mark.parametrize("shape,k,s", CONFIGS, ids=str)
-def test_pooling_c_equals_reference(rng, dtype, n_threads, shape, k, s):
+def test_pooling_c_equals_reference(rng, dtype, isa, n_threads, shape, k, s):
     x = np.round(rng.standard_normal(shape) * 2).astype(dtype)  # coarse values: many ties
     with using("reference"):
         want = run_all(x, k, s)
