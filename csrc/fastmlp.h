@@ -141,6 +141,68 @@ double fm_penalty_f64(double *grad, const double *w, fm_int size, double l1, dou
 
 /* -- batchnorm, dropout, rng, pooling (batchnorm.c dropout.c rng.c pooling.c) -- */
 
+/* Philox4x32-10 bits of elements 0..n-1 of stream (seed, counter) (rng.c; layout: rng.h) */
+void fm_rng_bits(uint32_t *out, fm_int n, uint64_t seed, uint64_t counter, int n_threads);
+/* out = (bits >> 8) * 2^-24, uniform on [0, 1) */
+void fm_rng_uniform_f32(float *out, fm_int n, uint64_t seed, uint64_t counter, int n_threads);
+void fm_rng_uniform_f64(double *out, fm_int n, uint64_t seed, uint64_t counter, int n_threads);
+
+/* inverted dropout, 0 <= p < 1: x, y, mask (n,) flat; mask uint8 0/1 */
+void fm_dropout_forward_f32(float *y, uint8_t *mask, const float *x, fm_int n, double p,
+                            uint64_t seed, uint64_t counter, int n_threads);
+void fm_dropout_forward_f64(double *y, uint8_t *mask, const double *x, fm_int n, double p,
+                            uint64_t seed, uint64_t counter, int n_threads);
+/* dy, dx, mask (n,) */
+void fm_dropout_backward_f32(float *dx, const float *dy, const uint8_t *mask, fm_int n, double p,
+                             int n_threads);
+void fm_dropout_backward_f64(double *dx, const double *dy, const uint8_t *mask, fm_int n,
+                             double p, int n_threads);
+
+/* BatchNorm, n >= 2: x, y (n,d); mean, rstd, gamma, beta, running_* (d,); running_* updated.
+ * Returns 0, or -1 when the workspace cannot be allocated (nothing written). */
+int fm_batchnorm_forward_train_f32(float *y, float *mean, float *rstd, float *running_mean,
+                                   float *running_var, const float *x, const float *gamma,
+                                   const float *beta, fm_int n, fm_int d, double momentum,
+                                   double eps, int n_threads);
+int fm_batchnorm_forward_train_f64(double *y, double *mean, double *rstd, double *running_mean,
+                                   double *running_var, const double *x, const double *gamma,
+                                   const double *beta, fm_int n, fm_int d, double momentum,
+                                   double eps, int n_threads);
+/* x, y (n,d); gamma, beta, running_* (d,) */
+int fm_batchnorm_forward_eval_f32(float *y, const float *x, const float *gamma, const float *beta,
+                                  const float *running_mean, const float *running_var, fm_int n,
+                                  fm_int d, double eps, int n_threads);
+int fm_batchnorm_forward_eval_f64(double *y, const double *x, const double *gamma,
+                                  const double *beta, const double *running_mean,
+                                  const double *running_var, fm_int n, fm_int d, double eps,
+                                  int n_threads);
+/* dy, x, dx (n,d); mean, rstd, gamma, dgamma, dbeta (d,); training 0: mean/rstd constants */
+int fm_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *mean, const float *rstd,
+                              const float *gamma, fm_int n, fm_int d, int training, int n_threads);
+int fm_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
+                              const double *x, const double *mean, const double *rstd,
+                              const double *gamma, fm_int n, fm_int d, int training, int n_threads);
+
+/* pooling, no padding: x (planes,h,w), y argmax (planes,ho,wo), ho = (h-kh)/sh+1; first max wins */
+void fm_maxpool2d_forward_f32(float *y, int32_t *argmax, const float *x, fm_int planes, fm_int h,
+                              fm_int w, fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+void fm_maxpool2d_forward_f64(double *y, int32_t *argmax, const double *x, fm_int planes, fm_int h,
+                              fm_int w, fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+/* dy argmax (planes,ho,wo), dx (planes,h,w) */
+void fm_maxpool2d_backward_f32(float *dx, const float *dy, const int32_t *argmax, fm_int planes,
+                               fm_int h, fm_int w, fm_int ho, fm_int wo, int n_threads);
+void fm_maxpool2d_backward_f64(double *dx, const double *dy, const int32_t *argmax, fm_int planes,
+                               fm_int h, fm_int w, fm_int ho, fm_int wo, int n_threads);
+void fm_avgpool2d_forward_f32(float *y, const float *x, fm_int planes, fm_int h, fm_int w, fm_int kh,
+                              fm_int kw, fm_int sh, fm_int sw, int n_threads);
+void fm_avgpool2d_forward_f64(double *y, const double *x, fm_int planes, fm_int h, fm_int w,
+                              fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+void fm_avgpool2d_backward_f32(float *dx, const float *dy, fm_int planes, fm_int h, fm_int w,
+                               fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+void fm_avgpool2d_backward_f64(double *dx, const double *dy, fm_int planes, fm_int h, fm_int w,
+                               fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+
 /* -- optimizers and clipping (optim.c) -- */
 
 #ifdef __cplusplus

@@ -7,7 +7,12 @@ the layer. Layers with parameters or randomness take ``dtype`` and ``seed``;
 inside a ``Sequential`` the model's dtype and seed win (it calls
 ``_configure``).
 """
+import math
+import numbers
+
 import numpy as np
+
+from . import ops
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 
@@ -347,3 +352,247 @@ ACTIVATION_LAYERS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": 
 
 
 # ------------------------------------------ BatchNorm, Dropout, pooling (layers)
+
+
+def _input(x, dtype):
+    """x as a checked float array in the layer's dtype (converted once if it came in another)."""
+    x = ops.check_float_array(x, "x")
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+class _Workspace:
+    """Arrays a layer reuses from one training step to the next (same shape and
+    dtype), so a training loop allocates nothing per step."""
+
+    def __init__(self):
+        self._arrays = {}
+
+    def get(self, name, shape, dtype):
+        a = self._arrays.get(name)
+        if a is None or a.shape != tuple(shape) or a.dtype != dtype:
+            a = np.empty(shape, dtype)
+            self._arrays[name] = a
+        return a
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over the features of (N, num_features) inputs.
+
+    Parameters
+    ----------
+    num_features : int
+    momentum : float in [0, 1], default 0.1
+        running = (1 - momentum) * running + momentum * batch_statistic.
+    eps : float > 0, default 1e-5
+        Added to the variance before the square root.
+
+    Training normalises with the batch mean and biased variance and updates the
+    buffers ``running_mean`` / ``running_var`` (unbiased variance), exactly as
+    torch.nn.BatchNorm1d; inference uses the running statistics. Params ``gamma``
+    (ones) and ``beta`` (zeros).
+    """
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype="float32", seed=None):
+        if isinstance(num_features, bool) or not isinstance(num_features, numbers.Integral):
+            raise TypeError(f"num_features must be a positive int, got {type(num_features).__name__}")
+        if num_features < 1:
+            raise ValueError(f"num_features must be a positive int, got {num_features}")
+        momentum = ops._scalar_arg(momentum, "momentum")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"Invalid momentum: {momentum} (expected a number in [0, 1])")
+        eps = ops._scalar_arg(eps, "eps")
+        if not (eps > 0 and math.isfinite(eps)):
+            raise ValueError(f"Invalid eps: {eps} (expected a positive finite number)")
+        super().__init__(dtype, seed)
+        self.num_features = int(num_features)
+        self.momentum = momentum
+        self.eps = eps
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        d, dt = self.num_features, self.dtype
+        self.params = {"gamma": np.ones(d, dt), "beta": np.zeros(d, dt)}
+        self.grads = {"gamma": np.zeros(d, dt), "beta": np.zeros(d, dt)}
+        self.buffers = {"running_mean": np.zeros(d, dt), "running_var": np.ones(d, dt)}
+        self.num_batches_tracked = 0
+        self._ws = _Workspace()
+        self._cache = None
+
+    def _check(self, x):
+        x = _input(x, self.dtype)
+        if x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm expected input of shape (N, {self.num_features}), got {x.shape}")
+        return x
+
+    def forward(self, x, training=False):
+        x = self._check(x)
+        p, b = self.params, self.buffers
+        if training:
+            if x.shape[0] < 2:
+                raise ValueError(f"BatchNorm training needs more than 1 sample per feature, "
+                                 f"got input of shape {x.shape}")
+            ws = self._ws
+            y, mean, rstd = ops.batchnorm_forward_train(
+                x, p["gamma"], p["beta"], b["running_mean"], b["running_var"], self.momentum, self.eps,
+                out=ws.get("y", x.shape, x.dtype), mean=ws.get("mean", (x.shape[1],), x.dtype),
+                rstd=ws.get("rstd", (x.shape[1],), x.dtype))
+            self.num_batches_tracked += 1
+        else:
+            y = ops.batchnorm_forward_eval(x, p["gamma"], p["beta"], b["running_mean"], b["running_var"],
+                                           self.eps)
+            mean = b["running_mean"].copy()
+            rstd = (1.0 / np.sqrt(b["running_var"].astype(np.float64) + self.eps)).astype(self.dtype)
+        self._cache = (x, mean, rstd, bool(training))
+        return y
+
+    def backward(self, grad_y):
+        if self._cache is None:
+            raise RuntimeError("BatchNorm.backward called before forward")
+        x, mean, rstd, training = self._cache
+        grad_y = _input(grad_y, self.dtype)
+        if grad_y.shape != x.shape:
+            raise ValueError(f"BatchNorm.backward expected grad_y of shape {x.shape}, got {grad_y.shape}")
+        gx, _, _ = ops.batchnorm_backward(
+            grad_y, x, mean, rstd, self.params["gamma"], training,
+            grad_x=self._ws.get("grad_x", x.shape, x.dtype),
+            grad_gamma=self.grads["gamma"], grad_beta=self.grads["beta"])
+        return gx
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def extra_repr(self):
+        return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training each element is zeroed with probability ``p``
+    and survivors are scaled by 1 / (1 - p); identity at inference.
+
+    The mask comes from Philox4x32-10 keyed by (seed, call counter, element index):
+    every training forward draws a fresh mask (the counter advances), the masks are
+    reproducible from ``seed`` and do not depend on the thread count. ``seed=None``
+    draws a random seed once.
+    """
+
+    def __init__(self, p=0.5, dtype="float32", seed=None):
+        p = ops._scalar_arg(p, "p")
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout probability p must lie in [0, 1), got {p}")
+        super().__init__(dtype, seed)
+        self.p = p
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.seed is None:
+            self._seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        else:
+            self._seed = int(self.seed) & ((1 << 64) - 1)
+        self.calls = 0
+        self._ws = _Workspace()
+        self._mask = None
+        self._forwarded = False
+
+    def forward(self, x, training=False):
+        x = ops.check_float_array(x, "x")
+        self._forwarded = True
+        if not training or self.p == 0.0:
+            self._mask = None
+            return x
+        y, self._mask = ops.dropout_forward(x, self.p, seed=self._seed, counter=self.calls,
+                                            out=self._ws.get("y", x.shape, x.dtype),
+                                            mask=self._ws.get("mask", x.shape, np.uint8))
+        self.calls += 1
+        return y
+
+    def backward(self, grad_y):
+        if not self._forwarded:
+            raise RuntimeError("Dropout.backward called before forward")
+        grad_y = ops.check_float_array(grad_y, "grad_y")
+        if self._mask is None:
+            return grad_y
+        if grad_y.shape != self._mask.shape:
+            raise ValueError(f"Dropout.backward expected grad_y of shape {self._mask.shape}, got {grad_y.shape}")
+        return ops.dropout_backward(grad_y, self._mask, self.p,
+                                    out=self._ws.get("grad_x", grad_y.shape, grad_y.dtype))
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class _Pool2d(Layer):
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size = ops._pair(kernel_size, "kernel_size")
+        self.stride = ops._pair(stride, "stride", allow_none=True) or self.kernel_size
+        self._input_shape = None
+
+    def _check(self, x):
+        x = ops.check_float_array(x, "x")
+        if x.ndim != 4:
+            raise ValueError(f"{type(self).__name__} expected a 4-D input (N, C, H, W), got shape {x.shape}")
+        return x
+
+    def output_shape(self, input_shape):
+        shape, _ = ops.pool_output_shape((1,) + tuple(input_shape), self.kernel_size, self.stride)
+        return shape[1:]
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling over (N, C, H, W), no padding, stride defaulting to kernel_size;
+    backward routes each window's gradient to its first maximum (accumulating where
+    windows overlap). NaN propagates as in numpy's max."""
+
+    def forward(self, x, training=False):
+        x = self._check(x)
+        y, self._argmax = ops.maxpool2d_forward(x, self.kernel_size, self.stride)
+        self._input_shape = x.shape
+        return y
+
+    def backward(self, grad_y):
+        if self._input_shape is None:
+            raise RuntimeError("MaxPool2d.backward called before forward")
+        return ops.maxpool2d_backward(grad_y, self._argmax, self._input_shape)
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling over (N, C, H, W), no padding, stride defaulting to kernel_size;
+    backward spreads each window's gradient evenly over it."""
+
+    def forward(self, x, training=False):
+        x = self._check(x)
+        y = ops.avgpool2d_forward(x, self.kernel_size, self.stride)
+        self._input_shape = x.shape
+        return y
+
+    def backward(self, grad_y):
+        if self._input_shape is None:
+            raise RuntimeError("AvgPool2d.backward called before forward")
+        return ops.avgpool2d_backward(grad_y, self._input_shape, self.kernel_size, self.stride)
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1 * d2 * ...), a view; backward restores the shape."""
+
+    def __init__(self):
+        super().__init__()
+        self._input_shape = None
+
+    def forward(self, x, training=False):
+        x = ops.check_float_array(x, "x")
+        if x.ndim < 1:
+            raise ValueError(f"Flatten expected an input of shape (N, ...), got a 0-D array")
+        self._input_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_y):
+        if self._input_shape is None:
+            raise RuntimeError("Flatten.backward called before forward")
+        grad_y = ops.check_float_array(grad_y, "grad_y")
+        return grad_y.reshape(self._input_shape)
+
+    def output_shape(self, input_shape):
+        return (int(np.prod(input_shape, dtype=np.int64)),)
