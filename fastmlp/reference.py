@@ -52,6 +52,18 @@ def _scalars(dtype, *values):
     return [t(v) for v in values]
 
 
+def _ieee(fn):
+    """Run a kernel twin with numpy's floating-point warnings off: like the C
+    kernel, it overflows to inf and propagates NaN silently."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    return wrapped
+
+
 def _lerp(start, end, w):
     """torch.lerp(start, end, w) for a scalar weight already rounded to the dtype:
     start + w * (end - start) when |w| < 0.5, else end - (end - start) * (1 - w)."""
@@ -61,6 +73,7 @@ def _lerp(start, end, w):
     return end - d * (w.dtype.type(1) - w)
 
 
+@_ieee
 def sgd_update(params, momentum_buffers, grads, lr, momentum, dampening, weight_decay,
                nesterov, first, n_threads=None):
     """SGD with momentum (torch.optim.SGD), in place, for each array::
@@ -87,6 +100,7 @@ def sgd_update(params, momentum_buffers, grads, lr, momentum, dampening, weight_
     return params
 
 
+@_ieee
 def adagrad_update(params, state_sums, grads, clr, eps, weight_decay, n_threads=None):
     """Adagrad (torch.optim.Adagrad), in place, with clr = lr / (1 + (step - 1) * lr_decay)::
 
@@ -103,6 +117,7 @@ def adagrad_update(params, state_sums, grads, clr, eps, weight_decay, n_threads=
     return params
 
 
+@_ieee
 def rmsprop_update(params, square_avgs, momentum_buffers, grad_avgs, grads, lr, alpha, eps,
                    momentum, weight_decay, centered, n_threads=None):
     """RMSprop (torch.optim.RMSprop), in place::
@@ -135,6 +150,7 @@ def rmsprop_update(params, square_avgs, momentum_buffers, grad_avgs, grads, lr, 
     return params
 
 
+@_ieee
 def adam_update(params, exp_avgs, exp_avg_sqs, grads, lr, beta1, beta2, eps, weight_decay,
                 decoupled, step, n_threads=None):
     """Adam, or AdamW when decoupled (torch.optim.Adam/AdamW), in place; step >= 1::
@@ -219,6 +235,7 @@ def grad_norm(grads, n_threads=None):
     return math.nan if (a != a or b != b) else math.hypot(a, b)
 
 
+@_ieee
 def grad_scale(grads, scale, n_threads=None):
     """g = g * scale for every array, in place (scale rounded to the dtype)."""
     for g in grads:
