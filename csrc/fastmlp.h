@@ -205,6 +205,68 @@ void fm_avgpool2d_backward_f64(double *dx, const double *dy, fm_int planes, fm_i
 
 /* -- optimizers and clipping (optim.c) -- */
 
+/* One update of a list of n_arrays parameter arrays, array a of sizes[a]
+ * elements: params[a] and its state arrays are updated in place from grads[a]
+ * (torch.optim's formulas; the list is split over threads as one index space).
+ * State slots: SGD momentum_buffers (only read when momentum != 0; with first
+ * set they are overwritten with the gradient, torch's first step); Adagrad
+ * state_sums; RMSprop square_avgs, momentum_buffers (momentum > 0), grad_avgs
+ * (centered); Adam exp_avgs, exp_avg_sqs. Unused slot lists may be NULL.
+ * Adagrad takes the already decayed clr; Adam takes this update's step (>= 1);
+ * decoupled selects AdamW's weight decay. */
+void fm_sgd_update_f32(float *const *params, float *const *momentum_buffers,
+                       const float *const *grads, const fm_int *sizes, fm_int n_arrays,
+                       double lr, double momentum, double dampening, double weight_decay,
+                       int nesterov, int first, int n_threads);
+void fm_sgd_update_f64(double *const *params, double *const *momentum_buffers,
+                       const double *const *grads, const fm_int *sizes, fm_int n_arrays,
+                       double lr, double momentum, double dampening, double weight_decay,
+                       int nesterov, int first, int n_threads);
+void fm_adagrad_update_f32(float *const *params, float *const *state_sums,
+                           const float *const *grads, const fm_int *sizes, fm_int n_arrays,
+                           double clr, double eps, double weight_decay, int n_threads);
+void fm_adagrad_update_f64(double *const *params, double *const *state_sums,
+                           const double *const *grads, const fm_int *sizes, fm_int n_arrays,
+                           double clr, double eps, double weight_decay, int n_threads);
+void fm_rmsprop_update_f32(float *const *params, float *const *square_avgs,
+                           float *const *momentum_buffers, float *const *grad_avgs,
+                           const float *const *grads, const fm_int *sizes, fm_int n_arrays,
+                           double lr, double alpha, double eps, double momentum,
+                           double weight_decay, int centered, int n_threads);
+void fm_rmsprop_update_f64(double *const *params, double *const *square_avgs,
+                           double *const *momentum_buffers, double *const *grad_avgs,
+                           const double *const *grads, const fm_int *sizes, fm_int n_arrays,
+                           double lr, double alpha, double eps, double momentum,
+                           double weight_decay, int centered, int n_threads);
+void fm_adam_update_f32(float *const *params, float *const *exp_avgs,
+                        float *const *exp_avg_sqs, const float *const *grads,
+                        const fm_int *sizes, fm_int n_arrays, double lr, double beta1,
+                        double beta2, double eps, double weight_decay, int decoupled,
+                        fm_int step, int n_threads);
+void fm_adam_update_f64(double *const *params, double *const *exp_avgs,
+                        double *const *exp_avg_sqs, const double *const *grads,
+                        const fm_int *sizes, fm_int n_arrays, double lr, double beta1,
+                        double beta2, double eps, double weight_decay, int decoupled,
+                        fm_int step, int n_threads);
+
+/* Global L2 norm of a list of arrays into *norm: sums of squares in double over
+ * fixed blocks added in block order (the same bits for any n_threads); float64
+ * sums that overflow or underflow are redone with an exact power-of-two scale.
+ * Returns 0, or -1 when the per-block partial sums cannot be allocated. */
+int fm_grad_norm_f32(double *norm, const float *const *grads, const fm_int *sizes,
+                     fm_int n_arrays, int n_threads);
+int fm_grad_norm_f64(double *norm, const double *const *grads, const fm_int *sizes,
+                     fm_int n_arrays, int n_threads);
+/* grads[a][i] *= (T)scale;  grads[a][i] = clamp(grads[a][i], lo, hi), NaN kept. */
+void fm_grad_scale_f32(float *const *grads, const fm_int *sizes, fm_int n_arrays, double scale,
+                       int n_threads);
+void fm_grad_scale_f64(double *const *grads, const fm_int *sizes, fm_int n_arrays,
+                       double scale, int n_threads);
+void fm_grad_clamp_f32(float *const *grads, const fm_int *sizes, fm_int n_arrays, double lo,
+                       double hi, int n_threads);
+void fm_grad_clamp_f64(double *const *grads, const fm_int *sizes, fm_int n_arrays, double lo,
+                       double hi, int n_threads);
+
 #ifdef __cplusplus
 }
 #endif
