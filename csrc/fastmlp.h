@@ -267,6 +267,76 @@ void fm_grad_clamp_f32(float *const *grads, const fm_int *sizes, fm_int n_arrays
 void fm_grad_clamp_f64(double *const *grads, const fm_int *sizes, fm_int n_arrays, double lo,
                        double hi, int n_threads);
 
+
+/* -- training plan (plan.c) -- */
+
+/* A Sequential of built-in layers compiled for training: fm_train_plan_run runs
+ * many mini-batches (gather, forward, loss, backward, penalties, clipping, the
+ * optimizer update) in one call, calling the kernels above in the order the
+ * Python fit loop calls them, so the results are the same bits. */
+typedef enum {
+    FM_PLAN_DENSE = 0, FM_PLAN_ACT = 1, FM_PLAN_SOFTMAX = 2, FM_PLAN_BATCHNORM = 3,
+    FM_PLAN_DROPOUT = 4
+} fm_plan_op;
+typedef enum { FM_PLAN_LABELS = 0, FM_PLAN_PROBS = 1, FM_PLAN_MSE = 2 } fm_plan_loss;
+typedef enum { FM_PLAN_SGD = 0, FM_PLAN_ADAGRAD = 1, FM_PLAN_RMSPROP = 2, FM_PLAN_ADAM = 3 } fm_plan_opt;
+
+typedef struct {
+    fm_plan_op op;
+    fm_int d_in, d_out;                 /* features of one sample in and out */
+    fm_act act;                         /* DENSE (fused) and ACT */
+    double act_param;
+    int need_dx;                        /* DENSE: compute dL/dx (0 for a first Dense) */
+    void *W, *b, *dW, *db;              /* DENSE; b, db NULL without bias */
+    double l1, l2;                      /* DENSE: penalty on W (layer's + fit's) */
+    void *gamma, *beta, *dgamma, *dbeta, *running_mean, *running_var;   /* BATCHNORM */
+    double momentum, eps;
+    double p;                           /* DROPOUT (p > 0) */
+    uint64_t seed, counter;             /* counter: the next forward's, advanced per batch */
+    /* workspaces, set by fm_train_plan_alloc: y, dx (cap, d_out/d_in), dz, mean, rstd,
+     * the running statistics before the current batch, the dropout mask */
+    void *y, *dx, *dz, *mean, *rstd, *snap_mean, *snap_var;
+    uint8_t *mask;
+} fm_plan_layer;
+
+typedef struct {
+    int is_double;
+    fm_int n_layers;
+    fm_plan_layer *layers;
+    fm_int cap;                         /* the largest batch */
+    fm_int d_x, d_t;                    /* features of an input row, of a float target row */
+    fm_plan_loss loss;
+    int penalize, has_clip_norm, has_clip_value;
+    double clip_norm, clip_value;
+    /* optimizer: params[a], grads[a], state[s][a] (NULL where unused), sizes[a] */
+    fm_plan_opt opt;
+    fm_int n_params;
+    void **params, **grads, **state0, **state1, **state2;
+    fm_int *sizes;
+    double lr, momentum, dampening, weight_decay, alpha, eps, beta1, beta2, lr_decay;
+    int nesterov, centered, decoupled;
+    int first;                          /* SGD: the next step is the first (in/out) */
+    fm_int step;                        /* updates done so far (in/out) */
+    /* set by fm_train_plan_alloc */
+    void *xb, *tb, *grad_out;
+    int64_t *lb;
+    void *block;
+} fm_train_plan;
+
+/* Workspaces for plan->cap rows: 0, or -1 when they cannot be allocated. */
+int fm_train_plan_alloc(fm_train_plan *plan);
+void fm_train_plan_free(fm_train_plan *plan);
+/* Batches b0..b0+n_batches-1 of an epoch: batch b is rows order[starts[b]..starts[b+1])
+ * of X (n, d_x) and of the targets (labels (n,) int64 for LABELS, T (n, d_t) otherwise;
+ * labels, when not NULL, also count correct argmax predictions); order NULL: rows in
+ * sequence. losses[i] and correct[i] per batch (the loss plus penalties, as fit reports
+ * it). Returns the batches completed; stops before the backward of a batch whose loss
+ * is not finite (*failed = 1; its BatchNorm running statistics restored, its forward's
+ * dropout counter kept, as fit does), -1 when a kernel workspace cannot be allocated. */
+fm_int fm_train_plan_run(fm_train_plan *plan, const void *X, const void *T, const int64_t *labels,
+                         const int64_t *order, const fm_int *starts, fm_int b0, fm_int n_batches,
+                         double *losses, fm_int *correct, int *failed, int n_threads);
+
 #ifdef __cplusplus
 }
 #endif
