@@ -1,0 +1,326 @@
+"""The compiled training plan (fastmlp._plan, csrc/plan.c) against fit's Python loop.
+
+Every test trains the same model twice from the same seed on the C backend: once
+through the plan, once with the plan switched off (fit's Python loop, the same
+kernels called one by one), and asks for the SAME BITS: parameters, buffers,
+optimizer state and step counters, dropout/BatchNorm counters, and the history.
+"""
+import io
+import warnings
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import _plan, callbacks, layers, losses, optim
+
+from conftest import requires_c
+
+pytestmark = [requires_c, pytest.mark.usefixtures("c_backend")]
+
+
+def _data(n=53, d=12, classes=4, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = rng.integers(0, classes, n)
+    return X, y
+
+
+def _fit(make_model, make_opt, use_plan, monkeypatch, X, y, **kw):
+    model = make_model()
+    opt = make_opt()
+    built = []
+    real = _plan.build
+
+    def build(*a, **k):
+        t = real(*a, **k) if use_plan else None
+        built.append(t)
+        return t
+
+    with monkeypatch.context() as m:
+        m.setattr(_plan, "build", build)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            hist = model.fit(X, y, optimizer=opt, verbose=0, **kw)
+    return model, opt, hist, built, [str(x.message) for x in w]
+
+
+def _counters(model):
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, layers.Dropout):
+            out.append(("calls", layer.calls))
+        if isinstance(layer, layers.BatchNorm):
+            out.append(("batches", layer.num_batches_tracked))
+    return out
+
+
+def _same_history(h1, h2):
+    assert set(h1.history) == set(h2.history)
+    for key in h1.history:
+        if key == "time":
+            continue
+        a, b = h1.history[key], h2.history[key]
+        assert len(a) == len(b), key
+        for u, v in zip(a, b):
+            if isinstance(u, float):
+                assert (u == v) or (np.isnan(u) and np.isnan(v)), (key, a, b)
+            elif key != "activations":
+                assert u == v, (key, a, b)
+
+
+def _same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for k in sa:
+        assert sa[k].dtype == sb[k].dtype
+        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k, strict=True)
+
+
+def _same_optimizer(o1, o2):
+    assert o1._step == o2._step
+    assert getattr(o1, "_first", None) == getattr(o2, "_first", None)
+    s1, s2 = o1.state_dict(), o2.state_dict()
+    assert s1["param_groups"] == s2["param_groups"]
+    assert list(s1["state"]) == list(s2["state"])
+    for i in s1["state"]:
+        for k, v in s1["state"][i].items():
+            if isinstance(v, np.ndarray):
+                np.testing.assert_array_equal(v, s2["state"][i][k], err_msg=f"{i}.{k}", strict=True)
+            else:
+                assert v == s2["state"][i][k]
+
+
+def _check(make_model, make_opt, monkeypatch, X, y, expect_plan=True, **kw):
+    m1, o1, h1, b1, w1 = _fit(make_model, make_opt, True, monkeypatch, X, y, **kw)
+    m2, o2, h2, b2, w2 = _fit(make_model, make_opt, False, monkeypatch, X, y, **kw)
+    assert (b1[0] is not None) == expect_plan
+    _same_state(m1, m2)
+    _same_optimizer(o1, o2)
+    _same_history(h1, h2)
+    assert _counters(m1) == _counters(m2)
+    assert w1 == w2
+    return m1, h1
+
+
+OPTIMIZERS = {
+    "sgd": lambda: optim.SGD(lr=0.1),
+    "sgd_momentum": lambda: optim.SGD(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-3),
+    "sgd_nesterov": lambda: optim.SGD(lr=0.05, momentum=0.9, nesterov=True),
+    "adagrad": lambda: optim.Adagrad(lr=0.05, lr_decay=0.01, weight_decay=1e-3,
+                                     initial_accumulator_value=0.1),
+    "rmsprop": lambda: optim.RMSprop(lr=0.01, momentum=0.5),
+    "rmsprop_centered": lambda: optim.RMSprop(lr=0.01, centered=True, weight_decay=1e-3),
+    "adam": lambda: optim.Adam(lr=0.01, weight_decay=1e-3),
+    "adamw": lambda: optim.AdamW(lr=0.01),
+}
+
+
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+def test_optimizers_and_activations(opt, activation, dtype, n_threads, monkeypatch):
+    X, y = _data(dtype=dtype)
+    _check(lambda: fastmlp.MLP([12, 9, 7, 4], activation=activation, dtype=dtype.name, seed=3),
+           OPTIMIZERS[opt], monkeypatch, X, y, epochs=3, batch_size=8)
+
+
+@pytest.mark.parametrize("opt", ["sgd_momentum", "adam", "rmsprop_centered", "adagrad"])
+def test_batchnorm_dropout(opt, dtype, n_threads, monkeypatch):
+    X, y = _data(n=61, dtype=dtype)
+    # 61 = 7 * 8 + 5: a partial last batch; and batch 6 leaves a remainder of 1 for BN to merge
+    for bs in (8, 6):
+        _check(lambda: fastmlp.MLP([12, 10, 8, 4], activation="relu", batchnorm=True, dropout=0.3,
+                                   dtype=dtype.name, seed=5),
+               OPTIMIZERS[opt], monkeypatch, X, y, epochs=2, batch_size=bs)
+
+
+@pytest.mark.parametrize("clip", [dict(clip_norm=0.05), dict(clip_value=0.01),
+                                  dict(clip_norm=0.1, clip_value=0.02), dict(clip_norm=1e6)])
+def test_clipping(clip, dtype, monkeypatch):
+    X, y = _data(dtype=dtype)
+    _check(lambda: fastmlp.MLP([12, 9, 4], activation="tanh", dtype=dtype.name, seed=1),
+           OPTIMIZERS["adam"], monkeypatch, X, y, epochs=2, batch_size=7, **clip)
+
+
+@pytest.mark.parametrize("pen", [dict(l2=1e-2), dict(l1=1e-3), dict(l1=1e-3, l2=1e-2)])
+def test_penalties(pen, dtype, n_threads, monkeypatch):
+    X, y = _data(dtype=dtype)
+    _check(lambda: fastmlp.MLP([12, 9, 4], activation="sigmoid", dtype=dtype.name, seed=1),
+           OPTIMIZERS["sgd"], monkeypatch, X, y, epochs=2, batch_size=10, **pen)
+
+
+def test_layer_penalties_and_custom_stack(dtype, n_threads, monkeypatch):
+    X, y = _data(n=40, dtype=dtype)
+
+    def make():
+        return fastmlp.Sequential([
+            layers.Dropout(0.1),
+            layers.Dense(12, 10, l1=1e-3), layers.BatchNorm(10), layers.LeakyReLU(0.05),
+            layers.Dense(10, 8, bias=False, l2=1e-2), layers.ELU(0.7), layers.Dropout(0.2),
+            layers.Dense(8, 6), layers.Tanh(), layers.Dropout(0.0),
+            layers.Dense(6, 4)], dtype=dtype.name, seed=11)
+
+    _check(make, OPTIMIZERS["adamw"], monkeypatch, X, y, epochs=3, batch_size=9, l2=1e-3)
+
+
+def test_softmax_layer_and_probability_targets(dtype, monkeypatch):
+    X, y = _data(dtype=dtype)
+    probs = np.random.default_rng(1).dirichlet(np.ones(4), len(X)).astype(dtype)
+
+    def make():
+        return fastmlp.Sequential([layers.Dense(12, 8), layers.Sigmoid(), layers.Dense(8, 4),
+                                   layers.Softmax()], dtype=dtype.name, seed=2)
+
+    _check(make, OPTIMIZERS["sgd"], monkeypatch, X, y, epochs=2, batch_size=8,
+           loss="softmax_cross_entropy")
+    _check(make, OPTIMIZERS["rmsprop"], monkeypatch, X, probs, epochs=2, batch_size=8,
+           loss="softmax_cross_entropy")
+
+
+def test_mse_regression(dtype, n_threads, monkeypatch):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((45, 6)).astype(dtype)
+    Y = rng.standard_normal((45, 3)).astype(dtype)
+    _check(lambda: fastmlp.MLP([6, 8, 3], activation="tanh", dtype=dtype.name, seed=2),
+           OPTIMIZERS["adam"], monkeypatch, X, Y, epochs=3, batch_size=4, loss="mse")
+    y1 = Y[:, 0].copy()
+    _check(lambda: fastmlp.MLP([6, 5, 1], activation="relu", dtype=dtype.name, seed=2),
+           OPTIMIZERS["sgd_momentum"], monkeypatch, X, y1, epochs=2, batch_size=7, loss="mse")
+
+
+def test_no_shuffle_validation_and_full_batch(dtype, monkeypatch):
+    X, y = _data(dtype=dtype)
+    _check(lambda: fastmlp.MLP([12, 9, 4], activation="relu", dtype=dtype.name, seed=1),
+           OPTIMIZERS["adam"], monkeypatch, X, y, epochs=2, batch_size=8, shuffle=False,
+           validation_split=0.2)
+    _check(lambda: fastmlp.MLP([12, 9, 4], activation="relu", batchnorm=True, dtype=dtype.name, seed=1),
+           OPTIMIZERS["sgd"], monkeypatch, X, y, epochs=3, batch_size=len(X))
+
+
+def test_stochastic_batch_one(monkeypatch):
+    X, y = _data(n=20)
+    _check(lambda: fastmlp.MLP([12, 9, 4], activation="sigmoid", dropout=0.5, seed=1),
+           OPTIMIZERS["sgd"], monkeypatch, X, y, epochs=2, batch_size=1)
+
+
+def test_many_chunks(monkeypatch):
+    # chunk boundaries fall anywhere: one batch per chunk gives the same bits
+    monkeypatch.setattr(_plan, "FIRST_CHUNK", 1)
+    monkeypatch.setattr(_plan, "CHUNK_SECONDS", 1e-9)
+    X, y = _data(n=70)
+    _check(lambda: fastmlp.MLP([12, 9, 4], activation="relu", batchnorm=True, dropout=0.25, seed=1),
+           OPTIMIZERS["adam"], monkeypatch, X, y, epochs=2, batch_size=6)
+
+
+def test_schedule_and_resume(dtype, monkeypatch):
+    X, y = _data(dtype=dtype)
+
+    def run(use_plan, split):
+        model = fastmlp.MLP([12, 9, 4], activation="relu", dropout=0.2, batchnorm=True,
+                            dtype=dtype.name, seed=7)
+        opt = optim.SGD(lr=0.1, momentum=0.9)
+        sched = optim.StepLR(opt, 1, gamma=0.5)
+        with monkeypatch.context() as m:
+            if not use_plan:
+                m.setattr(_plan, "build", lambda *a, **k: None)
+            hists = [model.fit(X, y, epochs=e, batch_size=8, optimizer=opt, lr_schedule=sched, verbose=0)
+                     for e in split]
+        return model, opt, hists
+
+    ref, ref_opt, _ = run(False, [4])
+    for split in ([4], [1, 3], [2, 1, 1]):
+        model, opt, _ = run(True, split)
+        _same_state(model, ref)
+        _same_optimizer(opt, ref_opt)
+        assert _counters(model) == _counters(ref)
+
+
+def test_save_load_continue(tmp_path, monkeypatch):
+    X, y = _data()
+
+    def run(use_plan):
+        with monkeypatch.context() as m:
+            if not use_plan:
+                m.setattr(_plan, "build", lambda *a, **k: None)
+            model = fastmlp.MLP([12, 9, 4], activation="tanh", seed=7)
+            model.fit(X, y, epochs=1, batch_size=8, optimizer=optim.Adam(lr=0.01), verbose=0)
+            path = model.save(tmp_path / f"m{use_plan}.npz")
+            again = fastmlp.load(path)
+            again.fit(X, y, epochs=2, batch_size=8, verbose=0)
+        return again
+
+    _same_state(run(True), run(False))
+
+
+def test_nonfinite_loss_stops_identically(dtype, monkeypatch):
+    X, y = _data(dtype=dtype)
+    X = X * 50
+    for opt in (lambda: optim.SGD(lr=1e6), lambda: optim.Adam(lr=1e4)):
+        model, hist = _check(lambda: fastmlp.MLP([12, 16, 4], activation="relu", batchnorm=True,
+                                                 dtype=dtype.name, seed=1),
+                             opt, monkeypatch, X, y, epochs=4, batch_size=4)
+        assert all(np.isfinite(a).all() for a in model.parameters())
+
+
+def test_progress_bar_gets_every_batch(monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    seen = []
+
+    class Bar(callbacks.ProgressBar):
+        pass
+
+    out = Tty()
+    bar = callbacks.ProgressBar(file=out, interval=0.0)
+    X, y = _data(n=40)
+    model = fastmlp.MLP([12, 9, 4], seed=1)
+    real = _plan.build
+    monkeypatch.setattr(_plan, "build", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    model.fit(X, y, epochs=1, batch_size=8, callbacks=[bar], verbose=0)
+    assert seen[0] is not None
+    assert "5/5" in out.getvalue()
+
+
+def test_fallbacks(monkeypatch):
+    X, y = _data()
+    seen = []
+    real = _plan.build
+    monkeypatch.setattr(_plan, "build", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+
+    class Every(callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            pass
+
+    class MyDense(layers.Dense):
+        pass
+
+    model = fastmlp.MLP([12, 9, 4], seed=1)
+    model.fit(X, y, epochs=1, batch_size=8, verbose=0, track_gradients=True)
+    model.fit(X, y, epochs=1, batch_size=8, verbose=0, callbacks=[Every()])
+    fastmlp.Sequential([MyDense(12, 4)], seed=1).fit(X, y, epochs=1, batch_size=8, verbose=0)
+    fastmlp.Sequential([layers.Dense(12, 4)], seed=1).fit(X, y, epochs=1, batch_size=8, verbose=0,
+                                                          optimizer=lambda_opt())
+    assert seen[:4] == [None, None, None, None]
+    fastmlp.MLP([12, 9, 4], seed=1).fit(X, y, epochs=1, batch_size=8, verbose=0, track_activations=True)
+    assert seen[4] is not None
+
+
+def lambda_opt():
+    class Custom(optim.SGD):
+        pass
+    return Custom(lr=0.1)
+
+
+def test_reference_backend_keeps_python_loop(monkeypatch):
+    X, y = _data()
+    seen = []
+    real = _plan.build
+    monkeypatch.setattr(_plan, "build", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    fastmlp.set_backend("reference")
+    try:
+        fastmlp.MLP([12, 9, 4], seed=1).fit(X, y, epochs=1, batch_size=8, verbose=0)
+    finally:
+        fastmlp.set_backend("c")
+    assert seen == [None]
