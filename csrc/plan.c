@@ -290,6 +290,18 @@ static double penalties(const fm_train_plan *p, int nt)
     return total;
 }
 
+/* Ask for the rows of the batch after this one while this one computes: the rows
+ * sit at random places in X, and a batch of small rows is latency-bound. */
+static void prefetch_rows(const void *X, const int64_t *idx, fm_int m, size_t xrow)
+{
+    fm_int i;
+    size_t off;
+    for (i = 0; i < m; i++) {
+        const char *row = (const char *)X + idx[i] * xrow;
+        for (off = 0; off < xrow; off += 64) __builtin_prefetch(row + off, 0, 1);
+    }
+}
+
 /* --------------------------------------------------------------- the loop */
 
 fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const int64_t *labels,
@@ -322,6 +334,9 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
             }
             x = p->xb;
             t = p->tb;
+            if (b + 1 < n_batches)
+                prefetch_rows(X, order + starts[b0 + b + 1], starts[b0 + b + 2] - starts[b0 + b + 1],
+                              xrow);
         } else {
             x = (const char *)X + s * xrow;
             t = p->loss == FM_PLAN_LABELS ? (const void *)((const int64_t *)T + s)
