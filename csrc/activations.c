@@ -148,11 +148,48 @@ FM_INLINE float tanh_f32(float x)
     return ax < 0.25f ? p : t;
 }
 
+/* float64 tanh from expm1, which has no cancellation: tanh|x| = -m / (2 + m), m = expm1(-2|x|) */
+FM_INLINE double tanh_f64(double x)
+{
+    double ax = x < 0.0 ? -x : x;
+    double m = expm1_le0_f64(-2.0 * ax);
+    double t = -m / (2.0 + m);
+    return x < 0.0 ? -t : t;
+}
+
 FM_INLINE float relu_f32(float x) { return x < 0.0f ? 0.0f : x; }   /* NaN stays */
 FM_INLINE double relu_f64(double x) { return x < 0.0 ? 0.0 : x; }
 
-FM_INLINE float max_nan_f32(float a, float b) { return (b > a || b != b) ? b : a; }
-FM_INLINE double max_nan_f64(double a, double b) { return (b > a || b != b) ? b : a; }
+/* a float's bits as an integer that orders like the float (negatives flipped) */
+FM_INLINE int32_t float_key(float v)
+{
+    int32_t b;
+    memcpy(&b, &v, sizeof b);
+    return b ^ ((b >> 31) & 0x7fffffff);
+}
+
+FM_INLINE float float_from_key(int32_t b)
+{
+    b ^= (b >> 31) & 0x7fffffff;
+    float v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+FM_INLINE int64_t double_key(double v)
+{
+    int64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b ^ ((b >> 63) & 0x7fffffffffffffffLL);
+}
+
+FM_INLINE double double_from_key(int64_t b)
+{
+    b ^= (b >> 63) & 0x7fffffffffffffffLL;
+    double v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
 
 FM_INLINE float act_f32(float v, fm_act act, float param)
 {
@@ -171,7 +208,7 @@ FM_INLINE double act_f64(double v, fm_act act, double param)
     switch (act) {
     case FM_ACT_RELU: return relu_f64(v);
     case FM_ACT_SIGMOID: return sigmoid_f64(v);
-    case FM_ACT_TANH: return tanh(v);
+    case FM_ACT_TANH: return tanh_f64(v);
     case FM_ACT_LEAKY_RELU: return v > 0.0 ? v : v * param;
     case FM_ACT_ELU: return v > 0.0 ? v : param * expm1_le0_f64(v > 0.0 ? 0.0 : v);
     default: return v;
