@@ -247,19 +247,37 @@ FM_INLINE double act_grad_f64(double dy, double y, fm_act act, double param)
 #undef FN
 
 #if FM_X86_SIMD
+/* every function of the region gets the ISA: GCC's target pragma, clang's attribute push */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 #define FN(name) name##_avx2
 #include "activations_impl.h"
 #undef FN
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+#endif
 #define FN(name) name##_avx512
 #include "activations_impl.h"
 #undef FN
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
 
 const fm_act_table_f32 *fm_act_kernels_f32(void)
