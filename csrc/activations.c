@@ -36,10 +36,10 @@ FM_INLINE float exp_le0_f32(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t ki, pi;
+    uint32_t ki, pi; /* unsigned: out-of-range n wraps (and is discarded below), no UB */
     memcpy(&ki, &k, sizeof ki);
     memcpy(&pi, &p, sizeof pi);
-    pi += (int32_t)((uint32_t)ki << 23); /* the low bits of k hold n */
+    pi += ki << 23; /* the low bits of k hold n */
     float e;
     memcpy(&e, &pi, sizeof e);
     e = x < -87.33f ? 0.0f : e;
@@ -67,10 +67,10 @@ FM_INLINE double exp_le0_f64(double x)
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t ki, pi;
+    uint64_t ki, pi;
     memcpy(&ki, &k, sizeof ki);
     memcpy(&pi, &p, sizeof pi);
-    pi += (int64_t)((uint64_t)ki << 52);
+    pi += ki << 52;
     double e;
     memcpy(&e, &pi, sizeof e);
     e = x < -708.3 ? 0.0 : e;
