@@ -292,7 +292,10 @@ def _loss_grad(grad, shape, dtype, need_grad):
 
 
 def _float_target(target, name, output):
-    """target as a float array of output's dtype and shape (converted once)."""
+    """target as a float array of output's dtype and shape (converted once; integer
+    targets, e.g. 0/1 for BCE or counts for MSE, are taken as their float values)."""
+    if isinstance(target, np.ndarray) and target.dtype.kind in "iu":
+        target = target.astype(output.dtype)
     t = check_float_array(target, name)
     if t.shape != output.shape:
         raise ValueError(f"{name} must have the shape of the output {output.shape}, got shape {t.shape}")
