@@ -23,6 +23,7 @@ CONFIGS = [  # (N, C, H, W), kernel, stride
     ((1, 1, 6, 6), 6, None),
     ((17, 3, 4, 5), (1, 2), (2, 1)),
     ((64, 16, 12, 12), 2, None),
+    ((1, 2, 70, 65), (2, 3), 1),  # planes of more than 2048 outputs
 ]
 
 
