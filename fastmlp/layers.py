@@ -245,6 +245,15 @@ class _Pool2d(Layer):
         self.kernel_size = ops._pair(kernel_size, "kernel_size")
         self.stride = ops._pair(stride, "stride", allow_none=True) or self.kernel_size
         self._input_shape = None
+        self._ws = _Workspace()
+
+    def _outputs(self, x, training, *names):
+        """Reused output arrays in training (a step allocates nothing); fresh ones at
+        inference, so results the caller keeps are never overwritten."""
+        if not training:
+            return (None,) * len(names)
+        shape, _ = ops.pool_output_shape(x.shape, self.kernel_size, self.stride)
+        return tuple(self._ws.get(n, shape, np.dtype(np.int32) if n == "argmax" else x.dtype) for n in names)
 
     def _check(self, x):
         x = ops.check_float_array(x, "x")
@@ -267,14 +276,18 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x, training=False):
         x = self._check(x)
-        y, self._argmax = ops.maxpool2d_forward(x, self.kernel_size, self.stride)
+        out, argmax = self._outputs(x, training, "y", "argmax")
+        y, self._argmax = ops.maxpool2d_forward(x, self.kernel_size, self.stride, out=out, argmax=argmax)
         self._input_shape = x.shape
+        self._training = training
         return y
 
     def backward(self, grad_y):
         if self._input_shape is None:
             raise RuntimeError("MaxPool2d.backward called before forward")
-        return ops.maxpool2d_backward(grad_y, self._argmax, self._input_shape)
+        grad_y = ops.check_float_array(grad_y, "grad_y")
+        out = self._ws.get("grad_x", self._input_shape, grad_y.dtype) if self._training else None
+        return ops.maxpool2d_backward(grad_y, self._argmax, self._input_shape, out=out)
 
 
 class AvgPool2d(_Pool2d):
@@ -283,14 +296,18 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x, training=False):
         x = self._check(x)
-        y = ops.avgpool2d_forward(x, self.kernel_size, self.stride)
+        (out,) = self._outputs(x, training, "y")
+        y = ops.avgpool2d_forward(x, self.kernel_size, self.stride, out=out)
         self._input_shape = x.shape
+        self._training = training
         return y
 
     def backward(self, grad_y):
         if self._input_shape is None:
             raise RuntimeError("AvgPool2d.backward called before forward")
-        return ops.avgpool2d_backward(grad_y, self._input_shape, self.kernel_size, self.stride)
+        grad_y = ops.check_float_array(grad_y, "grad_y")
+        out = self._ws.get("grad_x", self._input_shape, grad_y.dtype) if self._training else None
+        return ops.avgpool2d_backward(grad_y, self._input_shape, self.kernel_size, self.stride, out=out)
 
 
 class Flatten(Layer):

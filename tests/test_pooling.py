@@ -191,6 +191,13 @@ def test_pool_layers(rng, backend):
     with pytest.raises(ValueError, match="4-D"):
         mp.forward(np.ones((4, 48), np.float32))
     assert mp.params == {} and ap.grads == {}
+    # training steps reuse their arrays; inference results are fresh
+    y1 = mp.forward(x, training=True)
+    g1 = mp.backward(np.ones_like(y1))
+    assert mp.forward(x, training=True) is y1 and mp.backward(np.ones_like(y1)) is g1
+    assert mp.forward(x) is not mp.forward(x)
+    ya1 = ap.forward(x, training=True)
+    assert ap.forward(x, training=True) is ya1
 
 
 def test_flatten_layer(rng):
