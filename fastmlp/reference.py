@@ -182,25 +182,29 @@ def adam_update(params, exp_avgs, exp_avg_sqs, grads, lr, beta1, beta2, eps, wei
 
 
 _NORM_BLOCK = 4096
+_LANES = 32
 _SUMSQ_MIN = 2.0 ** -968
 
 
 def _sumsq(arrays, scale):
-    """Sum of (x * scale)^2 in double: per block of 4096 elements, 8 interleaved
-    lanes (element i to lane i % 8) combined as ((0+1)+(2+3))+((4+5)+(6+7)); the
-    block sums added in order."""
+    """Sum of (x * scale)^2 in double: per block of 4096 elements, 32 interleaved
+    lanes (element i to lane i % 32) folded in halves (lane j += lane j + 16,
+    then + 8, + 4, + 2, + 1); the block sums added in order."""
     total = 0.0
     for a in arrays:
         x = a.reshape(-1)
         for i0 in range(0, x.size, _NORM_BLOCK):
             blk = x[i0:i0 + _NORM_BLOCK].astype(np.float64) * scale
-            pad = (-blk.size) % 8
+            pad = (-blk.size) % _LANES
             if pad:
                 blk = np.concatenate([blk, np.zeros(pad)])
             with np.errstate(over="ignore", under="ignore"):
-                lanes = (blk * blk).reshape(-1, 8).sum(axis=0)
-            total += float(((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
-                           + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])))
+                lanes = (blk * blk).reshape(-1, _LANES).sum(axis=0)
+                w = _LANES // 2
+                while w >= 1:
+                    lanes = lanes[:w] + lanes[w:2 * w]
+                    w //= 2
+            total += float(lanes[0])
     return total
 
 

@@ -82,7 +82,7 @@ def assert_state_equal(a, b):
 def test_c_matches_reference_bitwise(case, dtype, isa, n_threads):
     cls, kw = case
     params = make_problem(1, dtype)
-    grads_seq = grad_stream(2, params, 12)
+    grads_seq = grad_stream(2, params, 6)
     got, got_state = run_steps("c", cls, kw, params, grads_seq)
     want, want_state = run_steps("reference", cls, kw, params, grads_seq)
     for g, w in zip(got, want):
