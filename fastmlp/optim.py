@@ -112,6 +112,14 @@ class Optimizer:
     def _state_names(self):
         return ()
 
+    def __getstate__(self):
+        # pickle / deepcopy (scikit-learn clones, joblib): the plan holds raw
+        # pointers and the backend module; both are rebuilt on the next step
+        d = self.__dict__.copy()
+        d["_plan"] = None
+        d["_plan_backend"] = None
+        return d
+
     def reset(self):
         """Forget all state (the next step starts afresh and fixes a new layout)."""
         self.state = None      # list (per position) of dict name -> array, or None

@@ -337,6 +337,27 @@ def test_state_dict_resume_is_bit_identical(case, backend, dtype):
     assert_state_equal(opt.state_dict(), resumed.state_dict())
 
 
+@pytest.mark.parametrize("copier", ["pickle", "deepcopy"])
+def test_pickle_and_deepcopy_continue_identically(copier, backend):
+    import copy
+    import pickle
+
+    params = make_problem(15, np.float32, [(6, 4), (4,)])
+    grads_seq = grad_stream(16, params, 6)
+    opt = optim.SGD(lr=0.1, momentum=0.9, nesterov=True)
+    for grads in grads_seq[:3]:
+        opt.step(params, grads)
+    twin = pickle.loads(pickle.dumps(opt)) if copier == "pickle" else copy.deepcopy(opt)
+    twin_params = [p.copy() for p in params]
+    for grads in grads_seq[3:]:
+        opt.step(params, grads)
+        twin.step(twin_params, grads)
+    for a, b in zip(params, twin_params):
+        np.testing.assert_array_equal(a, b)
+    sched = optim.StepLR(opt, 2)
+    assert pickle.loads(pickle.dumps(sched)).step_size == 2
+
+
 def test_state_dict_layout():
     opt = optim.Adam(lr=0.01)
     params = [np.ones((3, 2), np.float32), np.ones(2, np.float32)]
