@@ -289,27 +289,28 @@ class OptimPlan:
         return True
 
     def sgd(self, params, grads, lr, momentum, dampening, weight_decay, nesterov, first, n_threads):
-        if not self._fits(params, grads):
+        if (momentum != 0 and self.states[0] is None) or not self._fits(params, grads):
             return False
         sgd_update(params, self.states[0], grads, lr, momentum, dampening, weight_decay,
                    nesterov, first, n_threads)
         return True
 
     def adagrad(self, params, grads, clr, eps, weight_decay, n_threads):
-        if not self._fits(params, grads):
+        if self.states[0] is None or not self._fits(params, grads):
             return False
         adagrad_update(params, self.states[0], grads, clr, eps, weight_decay, n_threads)
         return True
 
     def rmsprop(self, params, grads, lr, alpha, eps, momentum, weight_decay, centered, n_threads):
-        if not self._fits(params, grads):
+        if (self.states[0] is None or (momentum > 0 and self.states[1] is None)
+                or (centered and self.states[2] is None) or not self._fits(params, grads)):
             return False
         rmsprop_update(params, self.states[0], self.states[1], self.states[2], grads, lr, alpha,
                        eps, momentum, weight_decay, centered, n_threads)
         return True
 
     def adam(self, params, grads, lr, beta1, beta2, eps, weight_decay, decoupled, step, n_threads):
-        if not self._fits(params, grads):
+        if self.states[0] is None or self.states[1] is None or step < 1 or not self._fits(params, grads):
             return False
         adam_update(params, self.states[0], self.states[1], grads, lr, beta1, beta2, eps,
                     weight_decay, decoupled, step, n_threads)

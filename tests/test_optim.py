@@ -466,6 +466,24 @@ def test_plan_is_reused(c_backend):
     assert opt._plan is not plan and opt._step == 8
 
 
+def test_hyperparameters_changed_between_steps(backend):
+    # state appears when an option that needs it is switched on; never a crash
+    params = [np.ones(5), np.ones(3)]
+    grads = [np.full(5, 0.5), np.full(3, 0.5)]
+    opt = optim.SGD(lr=0.1)
+    opt.step(params, grads)
+    opt.momentum = 0.9
+    opt.step(params, grads)
+    opt.step(params, grads)
+    np.testing.assert_allclose(params[0], 1 - 0.05 - 0.05 - 0.05 * 1.9)
+    rms = optim.RMSprop(lr=0.01)
+    rms.step(params, grads)
+    rms.momentum, rms.centered = 0.5, True
+    rms.step(params, grads)
+    assert set(rms.state_dict()["state"][0]) == {"step", "square_avg", "momentum_buffer", "grad_avg"}
+    assert np.isfinite(params[0]).all()
+
+
 def test_layout_change_is_refused():
     opt = optim.Adam()
     opt.step([np.ones(3)], [np.ones(3)])
