@@ -358,6 +358,19 @@ def test_pickle_and_deepcopy_continue_identically(copier, backend):
     assert pickle.loads(pickle.dumps(sched)).step_size == 2
 
 
+def test_loaded_state_of_wrong_shape_is_refused_at_step(backend):
+    opt = optim.RMSprop(momentum=0.9, centered=True)
+    params = [np.ones(4), np.ones(2)]
+    opt.step(params, [np.ones(4), np.ones(2)])
+    sd = opt.state_dict()
+    del sd["state"][1]["momentum_buffer"]
+    sd["state"][1]["grad_avg"] = np.ones(7)
+    fresh = optim.RMSprop()
+    fresh.load_state_dict(sd)
+    with pytest.raises(ValueError, match="grad_avg at position 1"):
+        fresh.step(params, [np.ones(4), np.ones(2)])
+
+
 def test_state_dict_layout():
     opt = optim.Adam(lr=0.01)
     params = [np.ones((3, 2), np.float32), np.ones(2, np.float32)]
