@@ -701,14 +701,15 @@ def check_grad_list(grads, params, name="grads"):
     return out
 
 
-def check_state_list(states, params, names):
-    """Optimizer state arrays (slot lists aligned with params) match the params."""
+def check_state_list(states, params, names, first=0):
+    """Optimizer state arrays (slot lists aligned with params, which start at
+    position ``first``) match the params in dtype and shape."""
     for slot, name in zip(states, names):
         if slot is None:
             continue
         if len(slot) != len(params):
             raise ValueError(f"the optimizer's state has {len(slot)} positions, got {len(params)} params")
-        for i, (s, p) in enumerate(zip(slot, params)):
+        for i, (s, p) in enumerate(zip(slot, params), first):
             if s.shape != p.shape or s.dtype != p.dtype:
                 raise ValueError(
                     f"params[{i}] is {p.dtype} of shape {p.shape} but the optimizer's {name} at "
