@@ -19,6 +19,23 @@ from . import ops, reference  # noqa: E402
 
 _config._init_from_environment()
 
+from . import callbacks, data, datasets, layers  # noqa: E402
+
+# The model needs the layer, loss and optimizer modules; until every one of them is
+# part of the tree they are imported on first use (PEP 562).
+_LAZY_MODULES = ("losses", "optim", "init", "model", "cli")
+_LAZY_NAMES = {"Sequential": "model", "MLP": "model", "load": "model"}
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def show_config(file=None):
     """Print (and return as a dict) version, backend, OpenMP, threads and SIMD path."""
@@ -58,4 +75,14 @@ __all__ = [
     "get_backend",
     "ops",
     "reference",
+    "Sequential",
+    "MLP",
+    "load",
+    "layers",
+    "losses",
+    "optim",
+    "init",
+    "callbacks",
+    "data",
+    "datasets",
 ]

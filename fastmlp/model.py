@@ -909,14 +909,13 @@ def _unflatten(obj, arrays):
 
 def _read_npz(path):
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                raise ValueError(f"{path} is not a fastmlp model file (.npz)")
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an .npz archive")
+        with f:
             return {name: f[name] for name in f.files}
     except FileNotFoundError:
         raise
-    except AttributeError:
-        raise ValueError(f"{path} is not a fastmlp model file (.npz)") from None
     except ValueError as exc:
         raise ValueError(f"{path} is not a valid fastmlp model file: {exc}") from exc
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
