@@ -428,7 +428,9 @@ class Sequential:
             run = self._prepare_fit(X, y, epochs, batch_size, loss, optimizer, l1, l2, validation_data,
                                     validation_split, shuffle, clip_norm, clip_value, lr_schedule,
                                     callbacks, verbose, track_gradients, track_activations, on_nonfinite)
-            return self._fit_loop(**run)
+            # a diverging run is detected and reported by the loop itself
+            with np.errstate(over="ignore", invalid="ignore"):
+                return self._fit_loop(**run)
         finally:
             self._fit_lock.release()
 
