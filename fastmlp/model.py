@@ -360,12 +360,17 @@ class Sequential:
         l1, l2 = _nonneg_real(l1, "l1"), _nonneg_real(l2, "l2")
         x = self._check_X(x, "x")
         y = self._check_y(y, len(x), loss)
-        with self._step_lock:
-            out = self._forward(x, True)
-            value = loss.forward(out, y)
-            self._backward(loss.backward())
-            value += self._add_penalties(l1, l2)
-            optimizer.step(self.parameters(), self.gradients())
+        if not self._fit_lock.acquire(blocking=False):
+            raise RuntimeError("fit is already running on this model in another thread")
+        try:
+            with self._step_lock:
+                out = self._forward(x, True)
+                value = loss.forward(out, y)
+                self._backward(loss.backward())
+                value += self._add_penalties(l1, l2)
+                optimizer.step(self.parameters(), self.gradients())
+        finally:
+            self._fit_lock.release()
         self.loss, self.optimizer = loss, optimizer
         return float(value)
 
@@ -513,6 +518,8 @@ class Sequential:
         pred = np.empty(cap, np.intp) if labels is not None else None
         hit = np.empty(cap, bool) if labels is not None else None
         params = self.parameters()
+        grads = self.gradients()  # layers overwrite their gradient arrays in place
+        penalize = bool(l1 or l2 or any(layer.l1 or layer.l2 for layer in self._dense))
         buffers = [b for layer in self.layers for b in layer.buffers.values()]
         buf_snap = [np.empty_like(b) for b in buffers]
         epoch_snap = [np.empty_like(a) for a in params + buffers]
@@ -579,9 +586,8 @@ class Sequential:
                         np.equal(pred[:m], lm, out=hit[:m])
                         correct += int(np.count_nonzero(hit[:m]))
                     self._backward(loss.backward())
-                    if l1 or l2 or any(layer.l1 or layer.l2 for layer in self._dense):
+                    if penalize:
                         value += self._add_penalties(l1, l2)
-                    grads = self.gradients()
                     if track_gradients:
                         for k, g in enumerate(dense_W):
                             norm_sums[k] += math.sqrt(float(np.vdot(g, g)))
