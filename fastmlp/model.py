@@ -133,6 +133,17 @@ class Sequential:
         self._step_lock = threading.RLock()
         self._build_plan()
 
+    def __getstate__(self):
+        # pickling and copy.deepcopy: everything but the locks
+        state = self.__dict__.copy()
+        del state["_fit_lock"], state["_step_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._fit_lock = threading.Lock()
+        self._step_lock = threading.RLock()
+
     # ------------------------------------------------------------ structure
     def _layer_seed(self, i):
         return int(np.random.SeedSequence([self.seed, i]).generate_state(1, np.uint32)[0])

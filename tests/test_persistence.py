@@ -114,3 +114,16 @@ def test_state_dict_round_trip_and_refusals():
         m.load_state_dict({k: v for k, v in sd.items() if k != "layers.0.b"})
     with pytest.raises(TypeError):
         m.load_state_dict(dict(sd, **{"layers.0.b": np.array(["a"] * 5)}))
+
+
+def test_pickle_and_deepcopy():
+    import copy
+    import pickle
+
+    X, y = _data()
+    m = fastmlp.MLP([4, 5, 3], batchnorm=True, seed=0)
+    m.fit(X, y, epochs=1, verbose=0)
+    for other in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        np.testing.assert_array_equal(other.predict_proba(X), m.predict_proba(X))
+        other.fit(X, y, epochs=1, verbose=0)  # its own locks and arrays
+        assert not np.array_equal(other.parameters()[0], m.parameters()[0])
