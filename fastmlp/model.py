@@ -8,7 +8,6 @@ follows it in its GEMM epilogue, and one ``optimizer.step`` call updates every
 parameter.
 """
 import inspect
-import io
 import json
 import math
 import numbers
