@@ -19,22 +19,8 @@ from . import ops, reference  # noqa: E402
 
 _config._init_from_environment()
 
-from . import callbacks, data, datasets, layers  # noqa: E402
-
-# The model needs the layer, loss and optimizer modules; until every one of them is
-# part of the tree they are imported on first use (PEP 562).
-_LAZY_MODULES = ("losses", "optim", "init", "model", "cli")
-_LAZY_NAMES = {"Sequential": "model", "MLP": "model", "load": "model"}
-
-
-def __getattr__(name):
-    import importlib
-
-    if name in _LAZY_MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _LAZY_NAMES:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from . import callbacks, data, datasets, init, layers, losses, optim  # noqa: E402
+from .model import MLP, Sequential, load  # noqa: E402
 
 
 def show_config(file=None):

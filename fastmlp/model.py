@@ -133,13 +133,22 @@ class Sequential:
         self._build_plan()
 
     def __getstate__(self):
-        # pickling and copy.deepcopy: everything but the locks
+        # pickling and copy.deepcopy: everything but the locks; the optimizer travels
+        # as (class, constructor arguments, state_dict) since it may hold native plans
         state = self.__dict__.copy()
         del state["_fit_lock"], state["_step_lock"]
+        opt = state.pop("optimizer")
+        state["_optimizer_spec"] = None if opt is None else (type(opt), _init_config(opt), opt.state_dict())
         return state
 
     def __setstate__(self, state):
+        spec = state.pop("_optimizer_spec", None)
         self.__dict__.update(state)
+        self.optimizer = None
+        if spec is not None:
+            cls, config, opt_state = spec
+            self.optimizer = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+            self.optimizer.load_state_dict(opt_state)
         self._fit_lock = threading.Lock()
         self._step_lock = threading.RLock()
 
