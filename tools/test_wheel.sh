@@ -89,7 +89,8 @@ say "test suite against the installed wheel (cwd $work/t)"
 mkdir -p "$work/t"
 cp -r "$root/tests" "$work/t/tests"
 find "$work/t" -name __pycache__ -prune -exec rm -rf {} +
-cat > "$work/t/_wheelcheck.py" <<EOF
+mkdir -p "$work/plugin"
+cat > "$work/plugin/_wheelcheck.py" <<EOF
 import os
 
 def pytest_report_header(config):
@@ -104,8 +105,8 @@ def pytest_sessionstart(session):
         raise RuntimeError(f"tests imported fastmlp from {where}, not from the wheel in {venv}")
 EOF
 cd "$work/t"
-# -p _wheelcheck: the plugin above (found on sys.path via the cwd); no ini file here, so
+# -p _wheelcheck: the plugin above (its folder holds nothing else); no ini file here, so
 # pytest's settings come from the command line; rootdir is this folder, not the checkout.
 # shellcheck disable=SC2086
-FASTMLP_TEST_VENV="$venv" "$vpy" -m pytest -p _wheelcheck -p no:cacheprovider --rootdir "$work/t" \
+PYTHONPATH="$work/plugin" FASTMLP_TEST_VENV="$venv" "$vpy" -m pytest -p _wheelcheck -p no:cacheprovider --rootdir "$work/t" \
     -q -ra $pytest_args tests
