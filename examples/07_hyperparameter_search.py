@@ -27,13 +27,13 @@ def describe(space):
 def main():
     args = _common.parse_args(__doc__.splitlines()[0],
                               jobs=(int, None, "parallel trials (default: one per core; --fast 1)"),
-                              points=(int, None, "grid points per parameter (default 4, --fast 2)"))
-    points = args.points or (2 if args.fast else 4)
+                              points=(int, None, "grid points per parameter (default 3, --fast 2)"))
+    points = args.points or (2 if args.fast else 3)
     budget = points ** 2
     jobs = args.jobs or (1 if args.fast else None)
     X, y, X_val, y_val = _common.load_data(args)
     objective = search.MLPObjective(X, y, X_val, y_val, hidden=(30,), activation="sigmoid", optimizer="sgd",
-                                    batch_size=32, epochs=1 if args.fast else 3)
+                                    batch_size=32, epochs=1 if args.fast else 2)
     space = {"lr": search.loguniform(1e-3, 10.0), "l2": search.loguniform(1e-6, 1e-3)}
 
     print(f"search space: {describe(space)}; budget {budget} trials each")

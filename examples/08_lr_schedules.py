@@ -5,8 +5,9 @@ initial learning rate, which progresses fast but then hovers, under each
 schedule: constant, step decay, exponential decay, inverse-time decay
 lr0 / (1 + decay * t), cosine annealing, and reduce-on-plateau (which cuts the
 rate when the validation loss stops improving). Decaying the rate lets the
-later epochs settle into a lower loss. The schedules take the optimizer as
-first argument and are stepped once per epoch by a small callback.
+later epochs settle into a lower validation loss. The schedules take the
+optimizer as first argument; fit(lr_schedule=...) steps them once per epoch
+(reduce-on-plateau with the validation loss).
 
     python examples/08_lr_schedules.py [--fast] [--out DIR]
 """
@@ -14,36 +15,15 @@ import numpy as np
 
 import _common
 import fastmlp
-from fastmlp import callbacks, optim
+from fastmlp import optim
 
 LR0 = 0.1
-
-
-class StepSchedule(callbacks.Callback):
-    """Steps a learning-rate schedule at the end of every epoch (ReduceLROnPlateau
-    with the monitored metric) and records the rate each epoch trained with."""
-
-    def __init__(self, optimizer, schedule=None, monitor="val_loss"):
-        super().__init__()
-        self.optimizer, self.schedule, self.monitor = optimizer, schedule, monitor
-        self.lrs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.lrs.append(float(self.optimizer.lr))
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.schedule is None:
-            return
-        if isinstance(self.schedule, optim.ReduceLROnPlateau):
-            self.schedule.step(float(logs[self.monitor]))
-        else:
-            self.schedule.step()
 
 
 def schedules(epochs):
     every = max(epochs // 4, 1)
     return {
-        "constant": lambda opt: None,
+        "constant": lambda opt: None,  # fit(lr_schedule=None)
         f"step (x0.5 every {every})": lambda opt: optim.StepLR(opt, step_size=every, gamma=0.5),
         "exponential (x0.85)": lambda opt: optim.ExponentialLR(opt, gamma=0.85),
         "inverse time (0.3)": lambda opt: optim.InverseTimeLR(opt, decay=0.3),
@@ -61,12 +41,11 @@ def main():
     for name, make in schedules(epochs).items():
         model = fastmlp.MLP([784, 100, 10], activation="relu", init="he_normal", seed=args.seed)
         opt = optim.SGD(lr=LR0, momentum=0.9)
-        stepper = StepSchedule(opt, make(opt))
         history, seconds = _common.fit(model, X, y, epochs=epochs, batch_size=32, optimizer=opt,
-                                       validation_data=(X_val, y_val), callbacks=[stepper])
+                                       validation_data=(X_val, y_val), lr_schedule=make(opt))
         h = history.history
-        curves[name] = (stepper.lrs, h)
-        rows.append([name, f"{stepper.lrs[-1]:.3g}", _common.fmt(float(h["loss"][-1]), ".4f"),
+        curves[name] = (h["lr"], h)
+        rows.append([name, f"{h['lr'][-1]:.3g}", _common.fmt(float(h["loss"][-1]), ".4f"),
                      _common.fmt(float(min(h["val_loss"])), ".4f"), _common.fmt(float(h["val_loss"][-1]), ".4f"),
                      _common.fmt(float(h["val_accuracy"][-1]), ".3f"), _common.fmt(seconds, ".1f")])
     _common.print_table(["schedule", "last lr", "train loss", "best val loss", "final val loss", "val acc",
