@@ -40,8 +40,8 @@ def build(activation, initialiser, seed):
 
 
 def main():
-    args = _common.parse_args(__doc__.splitlines()[0], epochs=(int, None, "training epochs (default 3, --fast 1)"))
-    epochs = args.epochs or (1 if args.fast else 3)
+    args = _common.parse_args(__doc__.splitlines()[0], epochs=(int, None, "training epochs (default 2, --fast 1)"))
+    epochs = args.epochs or (1 if args.fast else 2)
     X, y, X_val, y_val = _common.load_data(args)
     sample = X[:1000]
 
@@ -82,6 +82,7 @@ def main():
                           color=plt.cm.viridis(i / max(n_layers - 1, 1)))
             ax.set_title(f"{activation}, {name}", fontsize=9)
             ax.tick_params(labelsize=7)
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
     axes[0, -1].legend(fontsize=7)
     fig.suptitle("Activation histograms per hidden layer at initialisation (fraction of values per bin)")
     _common.save(fig, args, "03_initialization.png")
