@@ -21,7 +21,7 @@ SIZES = [784, 100, 10]
 
 def main():
     args = _common.parse_args(__doc__.splitlines()[0], epochs=(int, None, "epochs (default 40, --fast 3)"),
-                              l2=(float, 1e-3, "L2 strength for the L2 run"),
+                              l2=(float, 5e-3, "L2 strength for the L2 run (fit(l2=...): adds l2 * W to dW)"),
                               dropout=(float, 0.5, "dropout probability for the dropout run"))
     epochs = args.epochs or (3 if args.fast else 40)
     X_all, y_all, X_val, y_val = _common.load_data(args)
