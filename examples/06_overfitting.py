@@ -59,7 +59,7 @@ def main():
     plt = _common.pyplot()
     if plt is None:
         return
-    fig, axes = plt.subplots(2, len(curves), figsize=(3.6 * len(curves), 6.2), sharex=True)
+    fig, axes = plt.subplots(2, len(curves), figsize=(3.6 * len(curves), 6.2), sharex=True, sharey="row")
     for c, (name, h) in enumerate(curves.items()):
         ep = np.arange(1, len(h["loss"]) + 1)
         axes[0, c].plot(ep, h["accuracy"], label="train")

@@ -5,7 +5,7 @@ initial learning rate, which progresses fast but then hovers, under each
 schedule: constant, step decay, exponential decay, inverse-time decay
 lr0 / (1 + decay * t), cosine annealing, and reduce-on-plateau (which cuts the
 rate when the validation loss stops improving). Decaying the rate lets the
-later epochs settle into a lower validation loss. The schedules take the
+later epochs settle into a much lower training and validation loss. The schedules take the
 optimizer as first argument; fit(lr_schedule=...) steps them once per epoch
 (reduce-on-plateau with the validation loss).
 
@@ -17,7 +17,7 @@ import _common
 import fastmlp
 from fastmlp import optim
 
-LR0 = 0.1
+LR0 = 0.2
 
 
 def schedules(epochs):
@@ -33,8 +33,8 @@ def schedules(epochs):
 
 
 def main():
-    args = _common.parse_args(__doc__.splitlines()[0], epochs=(int, None, "epochs (default 20, --fast 3)"))
-    epochs = args.epochs or (3 if args.fast else 20)
+    args = _common.parse_args(__doc__.splitlines()[0], epochs=(int, None, "epochs (default 12, --fast 3)"))
+    epochs = args.epochs or (3 if args.fast else 12)
     X, y, X_val, y_val = _common.load_data(args)
 
     curves, rows = {}, []
