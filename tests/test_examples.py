@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("matplotlib", reason="matplotlib is not installed (extra 'plot'): the examples' plots cannot be checked")
+pytest.importorskip("matplotlib",
+                    reason="matplotlib is not installed (extra 'plot'): the examples' plots cannot be checked")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("[0-9][0-9]_*.py"))
@@ -31,5 +32,6 @@ def test_example_runs_fast(name, tmp_path):
     numbers = re.findall(r"\d+\.\d+", out)
     assert len(numbers) >= 5, f"{name} printed too few numbers:\n{out}"
     png = tmp_path / (name[:-3] + ".png")
-    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{name} wrote no PNG: {os.listdir(tmp_path)}"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", \
+        f"{name} wrote no PNG: {os.listdir(tmp_path)}"
     assert "Traceback" not in proc.stderr, proc.stderr
