@@ -119,3 +119,4 @@ def gemm(cnp.ndarray c not None, cnp.ndarray a not None, cnp.ndarray b not None,
 
 
 # ------------------------------------------------------------ kernel families
+include "_kernels_gemm.pxi"
