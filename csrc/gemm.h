@@ -50,6 +50,7 @@ typedef struct {
     fm_sgemm_pack_b pack_b;
     int smr, snr;      /* unpacked tile */
     fm_sgemm_sup sup;
+    int sup_auto;      /* whether shapes may pick it (else only when forced) */
 } fm_sgemm_kernel;
 
 typedef struct {
@@ -60,6 +61,7 @@ typedef struct {
     fm_dgemm_pack_b pack_b;
     int smr, snr;
     fm_dgemm_sup sup;
+    int sup_auto;
 } fm_dgemm_kernel;
 
 /* Which driver a GEMM takes: FM_GEMM_PATH_AUTO chooses by shape (the default);

@@ -286,11 +286,20 @@ static int FN(sup_gemm)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha, c
     return 0;
 }
 
-/* Whether the unpacked path suits a problem (FM_GEMM_PATH_AUTO). */
+/* Whether the unpacked path suits a problem (FM_GEMM_PATH_AUTO). From
+ * alternating runs of both drivers (benchmarks/bench_gemm.py shapes and more,
+ * AVX2, Zen 3): unpacked wins while op(B) is narrow (each B strip then spans
+ * few pages and packing A would be amortised over few column panels) and, for
+ * A^T, while k or n is small; A @ B^T needs a transposed copy either way and the
+ * packed driver makes it faster. */
 static int FN(sup_suits)(int ta, int tb, fm_int m, fm_int n, fm_int k, const KERNEL *kn)
 {
-    (void)ta; (void)tb; (void)kn;
-    return (double)m * (double)n * (double)k <= 2.0e6;
+    (void)m;
+    if (!kn->sup_auto || tb)
+        return 0;
+    if (!ta)
+        return n * (fm_int)sizeof(T) <= 512;
+    return k <= 32 || n <= 32;
 }
 
 static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,

@@ -184,11 +184,13 @@ def gemm_path(request):
 
 
 # Sizes on both sides of every tile width (4/8 generic, 6/8/16 AVX2, 14/16/32
-# AVX-512), of the C^T and dot-product switches, and the course's shapes with
-# their backward products.
+# AVX-512), of the C^T switch and of the automatic choice between drivers
+# (A @ B: n = 128 float32 / 64 float64; A^T @ B: k or n = 32), and the course's
+# shapes with their backward products.
 SMALL_SHAPES = [(1, 1, 1), (1, 9, 17), (5, 3, 7), (6, 31, 16), (7, 33, 17), (13, 8, 15), (14, 65, 33),
                 (15, 64, 31), (29, 2, 47), (10, 784, 30), (784, 10, 30), (10, 30, 784), (64, 100, 37),
-                (10, 2048, 10), (65, 257, 9), (3, 129, 70), (100, 31, 4), (33, 7, 2)]
+                (10, 2048, 10), (65, 257, 9), (3, 129, 70), (100, 31, 4), (33, 7, 2), (5, 20, 128),
+                (5, 20, 129), (9, 7, 64), (9, 7, 65), (40, 32, 33), (40, 33, 32), (40, 33, 33)]
 TRANS = [(False, False), (True, False), (False, True), (True, True)]
 
 
