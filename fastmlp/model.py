@@ -20,6 +20,7 @@ import zipfile
 
 import numpy as np
 
+from . import _plan
 from . import callbacks as _callbacks
 from . import layers as _layers
 from . import losses as _losses
@@ -563,6 +564,10 @@ class Sequential:
         for cb in cbs:
             cb.on_train_begin({})
         batch_cbs = [cb for cb in cbs if cb._wants_batches()]
+        # a compiled plan runs each epoch's batches in C when the model allows (fastmlp._plan);
+        # trainer None: the Python loop below
+        trainer = _plan.build(self, X, y, labels, bounds, loss, optimizer, l1, l2, clip_norm, clip_value,
+                              batch_cbs, track_gradients)
 
         for _ in range(epochs):
             epoch = self.epochs_trained
@@ -579,7 +584,11 @@ class Sequential:
             correct = 0
             norm_sums = [0.0] * len(dense_W)
             failure = None
-            for b, (s, e) in enumerate(bounds):
+            if trainer is not None:
+                loss_sum, correct, failure = trainer.run_epoch(order, batch_cbs)
+                if failure:
+                    self._restore_after_failure([], [], params + buffers, epoch_snap)
+            for b, (s, e) in enumerate(bounds if trainer is None else ()):
                 m = e - s
                 if order is not None:
                     idx = order[s:e]
