@@ -330,12 +330,13 @@ void fm_train_plan_free(fm_train_plan *plan);
  * of X (n, d_x) and of the targets (labels (n,) int64 for LABELS, T (n, d_t) otherwise;
  * labels, when not NULL, also count correct argmax predictions); order NULL: rows in
  * sequence. losses[i] and correct[i] per batch (the loss plus penalties, as fit reports
- * it). Returns the batches completed; stops before the backward of a batch whose loss
- * is not finite (*failed = 1; its BatchNorm running statistics restored, its forward's
- * dropout counter kept, as fit does), -1 when a kernel workspace cannot be allocated. */
+ * it). Returns the batches completed, with *status 0; it stops early with *status 1
+ * at a batch whose loss is not finite (before its backward; its BatchNorm running
+ * statistics restored, its forward's dropout counter kept, as fit does; losses[i]
+ * holds that loss), or -1 when a kernel cannot allocate its workspace. */
 fm_int fm_train_plan_run(fm_train_plan *plan, const void *X, const void *T, const int64_t *labels,
                          const int64_t *order, const fm_int *starts, fm_int b0, fm_int n_batches,
-                         double *losses, fm_int *correct, int *failed, int n_threads);
+                         double *losses, fm_int *correct, int *status, int n_threads);
 
 #ifdef __cplusplus
 }

@@ -306,12 +306,12 @@ static void prefetch_rows(const void *X, const int64_t *idx, fm_int m, size_t xr
 
 fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const int64_t *labels,
                          const int64_t *order, const fm_int *starts, fm_int b0, fm_int n_batches,
-                         double *losses, fm_int *correct, int *failed, int nt)
+                         double *losses, fm_int *correct, int *status, int nt)
 {
     size_t es = p->is_double ? sizeof(double) : sizeof(float);
     size_t xrow = (size_t)p->d_x * es, trow = (size_t)p->d_t * es;
     fm_int nl = p->n_layers, c = p->layers[nl - 1].d_out, b, i, l;
-    *failed = 0;
+    *status = 0;
     for (b = 0; b < n_batches; b++) {
         fm_int s = starts[b0 + b], m = starts[b0 + b + 1] - s;
         const void *x, *t;
@@ -355,7 +355,10 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
             const void *h = x;
             for (l = 0; l < nl; l++) {
                 h = layer_forward(p, &p->layers[l], h, m, nt);
-                if (!h) return -1;
+                if (!h) {
+                    *status = -1;
+                    return b;
+                }
             }
         }
         /* loss (and its gradient) */
@@ -382,7 +385,7 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
                 }
                 losses[b] = value;
                 correct[b] = 0;
-                *failed = 1;
+                *status = 1;
                 return b;
             }
             correct[b] = lb ? count_correct(p, out, lb, m, c) : 0;
@@ -393,13 +396,19 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
             for (l = nl - 1; l >= 0; l--) {
                 const fm_plan_layer *L = &p->layers[l];
                 const void *xin = l ? p->layers[l - 1].y : x;
-                if (layer_backward(p, L, dy, xin, m, nt)) return -1;
+                if (layer_backward(p, L, dy, xin, m, nt)) {
+                    *status = -1;
+                    return b;
+                }
                 if (!L->dx) break;
                 dy = L->dx;
             }
         }
         if (p->penalize) value += penalties(p, nt);
-        if (clip(p, nt)) return -1;
+        if (clip(p, nt)) {
+            *status = -1;
+            return b;
+        }
         optimizer_step(p, nt);
         losses[b] = value;
     }

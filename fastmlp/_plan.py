@@ -209,9 +209,12 @@ class Trainer:
             t0 = time.perf_counter()
             with model._step_lock:
                 self._sync_in()
-                done, failed = plan.run(self.X, self.y, self.labels, order, self.starts, b, k,
-                                        self.losses[b:], self.correct[b:], n_threads)
-                self._sync_out(done + failed)
+                try:
+                    plan.run(self.X, self.y, self.labels, order, self.starts, b, k,
+                             self.losses[b:], self.correct[b:], n_threads)
+                finally:  # even on Ctrl-C: the counters follow the batches done
+                    done, failed = plan.last_done, plan.last_status == 1
+                    self._sync_out(done + failed)
             if done:
                 self.batch_seconds = (time.perf_counter() - t0) / done
             for i in range(b, b + done):
