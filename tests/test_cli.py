@@ -1,12 +1,10 @@
 """The fastmlp command: train (defaults and options), info, errors, python -m fastmlp."""
-import os
-import subprocess
-import sys
 
 import pytest
 
 import fastmlp
 from fastmlp import cli
+from conftest import child_python
 
 pytest.importorskip("fastmlp.losses", reason="the layer/loss branches are not merged yet")
 pytest.importorskip("fastmlp.optim", reason="the optimizer branch is not merged yet")
@@ -64,9 +62,8 @@ def test_info(capsys):
 
 
 def test_python_dash_m():
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(fastmlp.__file__)))
-    res = subprocess.run([sys.executable, "-m", "fastmlp", "info"], capture_output=True, text=True, env=env, timeout=120)
+    res = child_python(["-m", "fastmlp", "info"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "version" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "fastmlp", "train", "--epochs", "-1"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    res = child_python(["-m", "fastmlp", "train", "--epochs", "-1"], capture_output=True, text=True,
+                       timeout=120)
     assert res.returncode == 2 and "epochs" in res.stderr
