@@ -73,8 +73,19 @@ def _pool_cases(shape, k=2, seed=0):
 
 # ------------------------------------------------------------ pytest-benchmark
 
+def _record(benchmark, nbytes, triad):
+    """GB/s and % of the triad into the benchmark's extra_info (not when disabled)."""
+    if getattr(benchmark, "stats", None) is None or triad is None:
+        return
+    gbs = nbytes / benchmark.stats.stats.median / 1e9
+    benchmark.extra_info.update(gb_s=round(gbs, 2), triad_gb_s=round(triad, 2),
+                                pct_triad=round(100 * gbs / triad, 1))
+
+
 @pytest.fixture(scope="module")
-def triad():
+def triad(request):
+    if request.config.getoption("benchmark_disable", False):
+        return None
     return triad_bandwidth(fastmlp.get_num_threads())
 
 
@@ -94,9 +105,7 @@ def test_bn_dropout(benchmark, triad, bench_backend, kernel, n, d):
     fn, nbytes = _cases(n, d)[kernel]
     benchmark.group = f"{kernel} {n}x{d}"
     benchmark(fn)
-    gbs = nbytes / benchmark.stats.stats.median / 1e9
-    benchmark.extra_info.update(gb_s=round(gbs, 2), triad_gb_s=round(triad, 2),
-                                pct_triad=round(100 * gbs / triad, 1))
+    _record(benchmark, nbytes, triad)
 
 
 @pytest.mark.parametrize("kernel", ["maxpool_fwd", "maxpool_bwd", "avgpool_fwd", "avgpool_bwd"])
@@ -105,8 +114,7 @@ def test_pooling(benchmark, triad, bench_backend, kernel, shape):
     fn, nbytes = _pool_cases(shape)[kernel]
     benchmark.group = f"{kernel} {shape}"
     benchmark(fn)
-    gbs = nbytes / benchmark.stats.stats.median / 1e9
-    benchmark.extra_info.update(gb_s=round(gbs, 2), pct_triad=round(100 * gbs / triad, 1))
+    _record(benchmark, nbytes, triad)
 
 
 # ------------------------------------------------------------------ script

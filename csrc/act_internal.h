@@ -14,7 +14,7 @@ typedef struct {
     void (*act)(float *y, const float *x, const float *bias, fm_int n, fm_act act, float param);
     /* dx[i] = dy[i] * act'(.) from the output y[i] (dx may be dy) */
     void (*act_grad)(float *dx, const float *dy, const float *y, fm_int n, fm_act act, float param);
-    /* max_j x[j] (NaN if any x[j] is NaN), n >= 1 */
+    /* max_j x[j], n >= 1 (with a NaN in x: any value; exp(x - m) is NaN then) */
     float (*row_max)(const float *x, fm_int n);
     /* e[j] = exp(x[j] - m) for x[j] <= m; returns sum_j e[j] in a fixed order */
     float (*exp_shift_sum)(float *e, const float *x, fm_int n, float m);

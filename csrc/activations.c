@@ -36,10 +36,10 @@ FM_INLINE float exp_le0_f32(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t ki, pi;
+    uint32_t ki, pi; /* unsigned: out-of-range n wraps (and is discarded below), no UB */
     memcpy(&ki, &k, sizeof ki);
     memcpy(&pi, &p, sizeof pi);
-    pi += (int32_t)((uint32_t)ki << 23); /* the low bits of k hold n */
+    pi += ki << 23; /* the low bits of k hold n */
     float e;
     memcpy(&e, &pi, sizeof e);
     e = x < -87.33f ? 0.0f : e;
@@ -67,10 +67,10 @@ FM_INLINE double exp_le0_f64(double x)
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t ki, pi;
+    uint64_t ki, pi;
     memcpy(&ki, &k, sizeof ki);
     memcpy(&pi, &p, sizeof pi);
-    pi += (int64_t)((uint64_t)ki << 52);
+    pi += ki << 52;
     double e;
     memcpy(&e, &pi, sizeof e);
     e = x < -708.3 ? 0.0 : e;
@@ -148,11 +148,48 @@ FM_INLINE float tanh_f32(float x)
     return ax < 0.25f ? p : t;
 }
 
+/* float64 tanh from expm1, which has no cancellation: tanh|x| = -m / (2 + m), m = expm1(-2|x|) */
+FM_INLINE double tanh_f64(double x)
+{
+    double ax = x < 0.0 ? -x : x;
+    double m = expm1_le0_f64(-2.0 * ax);
+    double t = -m / (2.0 + m);
+    return x < 0.0 ? -t : t;
+}
+
 FM_INLINE float relu_f32(float x) { return x < 0.0f ? 0.0f : x; }   /* NaN stays */
 FM_INLINE double relu_f64(double x) { return x < 0.0 ? 0.0 : x; }
 
-FM_INLINE float max_nan_f32(float a, float b) { return (b > a || b != b) ? b : a; }
-FM_INLINE double max_nan_f64(double a, double b) { return (b > a || b != b) ? b : a; }
+/* a float's bits as an integer that orders like the float (negatives flipped) */
+FM_INLINE int32_t float_key(float v)
+{
+    int32_t b;
+    memcpy(&b, &v, sizeof b);
+    return b ^ ((b >> 31) & 0x7fffffff);
+}
+
+FM_INLINE float float_from_key(int32_t b)
+{
+    b ^= (b >> 31) & 0x7fffffff;
+    float v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+FM_INLINE int64_t double_key(double v)
+{
+    int64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b ^ ((b >> 63) & 0x7fffffffffffffffLL);
+}
+
+FM_INLINE double double_from_key(int64_t b)
+{
+    b ^= (b >> 63) & 0x7fffffffffffffffLL;
+    double v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
 
 FM_INLINE float act_f32(float v, fm_act act, float param)
 {
@@ -171,7 +208,7 @@ FM_INLINE double act_f64(double v, fm_act act, double param)
     switch (act) {
     case FM_ACT_RELU: return relu_f64(v);
     case FM_ACT_SIGMOID: return sigmoid_f64(v);
-    case FM_ACT_TANH: return tanh(v);
+    case FM_ACT_TANH: return tanh_f64(v);
     case FM_ACT_LEAKY_RELU: return v > 0.0 ? v : v * param;
     case FM_ACT_ELU: return v > 0.0 ? v : param * expm1_le0_f64(v > 0.0 ? 0.0 : v);
     default: return v;
@@ -210,19 +247,37 @@ FM_INLINE double act_grad_f64(double dy, double y, fm_act act, double param)
 #undef FN
 
 #if FM_X86_SIMD
+/* every function of the region gets the ISA: GCC's target pragma, clang's attribute push */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 #define FN(name) name##_avx2
 #include "activations_impl.h"
 #undef FN
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+#endif
 #define FN(name) name##_avx512
 #include "activations_impl.h"
 #undef FN
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
 
 const fm_act_table_f32 *fm_act_kernels_f32(void)

@@ -92,39 +92,23 @@ static void FN(act_grad_f64)(double *dx, const double *dy, const double *y, fm_i
     }
 }
 
-/* max over 16 lanes, then the lanes in order; NaN wins */
+/* max as an integer max over order-preserving keys (vectorises without
+ * fast-math). A NaN may or may not win; either way exp(x - m) then makes the
+ * row's sum NaN, which is all the softmax kernels need. */
 static float FN(row_max_f32)(const float *x, fm_int n)
 {
-    float m[16];
-    fm_int i = 0;
-    for (int j = 0; j < 16; j++)
-        m[j] = x[0];
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++)
-            m[j] = max_nan_f32(m[j], x[i + j]);
-    for (; i < n; i++)
-        m[0] = max_nan_f32(m[0], x[i]);
-    float r = m[0];
-    for (int j = 1; j < 16; j++)
-        r = max_nan_f32(r, m[j]);
-    return r;
+    int32_t best = INT32_MIN;
+    for (fm_int i = 0; i < n; i++)
+        best = FM_MAX(best, float_key(x[i]));
+    return float_from_key(best);
 }
 
 static double FN(row_max_f64)(const double *x, fm_int n)
 {
-    double m[8];
-    fm_int i = 0;
-    for (int j = 0; j < 8; j++)
-        m[j] = x[0];
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++)
-            m[j] = max_nan_f64(m[j], x[i + j]);
-    for (; i < n; i++)
-        m[0] = max_nan_f64(m[0], x[i]);
-    double r = m[0];
-    for (int j = 1; j < 8; j++)
-        r = max_nan_f64(r, m[j]);
-    return r;
+    int64_t best = INT64_MIN;
+    for (fm_int i = 0; i < n; i++)
+        best = FM_MAX(best, double_key(x[i]));
+    return double_from_key(best);
 }
 
 /* e = exp(x - m) (one vectorised pass), then its sum over 16 lanes (the same

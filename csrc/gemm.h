@@ -18,6 +18,17 @@ typedef void (*fm_sgemm_ukr)(fm_int k, const float *a, const float *b, fm_int ld
 typedef void (*fm_dgemm_ukr)(fm_int k, const double *a, const double *b, fm_int ldb,
                              double *c, fm_int ldc, double beta);
 
+/* An unpacked micro-kernel (see gemm_sup_impl.h) computes a rows x cols tile
+ * (rows <= its MR, cols <= its NR, edges included) of
+ *   C[i, j] = alpha * sum_p a[i*rs_a + p*cs_a] * b[p*ldb + j]  (+ beta * C[i, j])
+ * reading A where it lies and the rows of B in place; C not read when beta == 0. */
+typedef void (*fm_sgemm_sup)(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
+                             const float *b, fm_int ldb, float *c, fm_int ldc, float alpha,
+                             float beta, int rows, int cols);
+typedef void (*fm_dgemm_sup)(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
+                             const double *b, fm_int ldb, double *c, fm_int ldc, double alpha,
+                             double beta, int rows, int cols);
+
 /* Packing (see gemm_pack_impl.h for the layouts): one A micro-panel of `rows`
  * rows, and B micro-panels q0..q1-1 of a block `nc` columns wide. */
 typedef void (*fm_sgemm_pack_a)(float *ap, const float *a, fm_int lda, int trans,
@@ -37,6 +48,9 @@ typedef struct {
     fm_sgemm_ukr ukr;
     fm_sgemm_pack_a pack_a;
     fm_sgemm_pack_b pack_b;
+    int smr, snr;      /* unpacked tile */
+    fm_sgemm_sup sup;
+    int sup_auto;      /* whether shapes may pick it (else only when forced) */
 } fm_sgemm_kernel;
 
 typedef struct {
@@ -45,7 +59,17 @@ typedef struct {
     fm_dgemm_ukr ukr;
     fm_dgemm_pack_a pack_a;
     fm_dgemm_pack_b pack_b;
+    int smr, snr;
+    fm_dgemm_sup sup;
+    int sup_auto;
 } fm_dgemm_kernel;
+
+/* Which driver a GEMM takes: FM_GEMM_PATH_AUTO chooses by shape (the default);
+ * the others force one, for tests and benchmarks. Not thread-safe: set it
+ * while no GEMM runs. */
+enum { FM_GEMM_PATH_AUTO = 0, FM_GEMM_PATH_PACKED = 1, FM_GEMM_PATH_UNPACKED = 2 };
+void fm_gemm_set_path(int path);
+int fm_gemm_get_path(void);
 
 const fm_sgemm_kernel *fm_sgemm_kernel_active(void);
 const fm_dgemm_kernel *fm_dgemm_kernel_active(void);
@@ -55,6 +79,12 @@ void fm_sgemm_ukr_ref_4x8(fm_int k, const float *a, const float *b, fm_int ldb,
                           float *c, fm_int ldc, float beta);
 void fm_dgemm_ukr_ref_4x4(fm_int k, const double *a, const double *b, fm_int ldb,
                           double *c, fm_int ldc, double beta);
+void fm_sgemm_sup_ref_4x8(fm_int k, const float *a, fm_int rs_a, fm_int cs_a, const float *b,
+                          fm_int ldb, float *c, fm_int ldc, float alpha, float beta, int rows,
+                          int cols);
+void fm_dgemm_sup_ref_4x4(fm_int k, const double *a, fm_int rs_a, fm_int cs_a, const double *b,
+                          fm_int ldb, double *c, fm_int ldc, double alpha, double beta,
+                          int rows, int cols);
 void fm_sgemm_pack_a_ref(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
                          fm_int kc, float alpha);
 void fm_sgemm_pack_b_ref(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,
@@ -68,6 +98,12 @@ void fm_sgemm_ukr_avx2_6x16(fm_int k, const float *a, const float *b, fm_int ldb
                             float *c, fm_int ldc, float beta);
 void fm_dgemm_ukr_avx2_6x8(fm_int k, const double *a, const double *b, fm_int ldb,
                            double *c, fm_int ldc, double beta);
+void fm_sgemm_sup_avx2_6x16(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
+                            const float *b, fm_int ldb, float *c, fm_int ldc, float alpha,
+                            float beta, int rows, int cols);
+void fm_dgemm_sup_avx2_6x8(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
+                           const double *b, fm_int ldb, double *c, fm_int ldc, double alpha,
+                           double beta, int rows, int cols);
 void fm_sgemm_pack_a_avx2(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
                           fm_int kc, float alpha);
 void fm_sgemm_pack_b_avx2(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,
@@ -80,6 +116,12 @@ void fm_sgemm_ukr_avx512_14x32(fm_int k, const float *a, const float *b, fm_int 
                                float *c, fm_int ldc, float beta);
 void fm_dgemm_ukr_avx512_14x16(fm_int k, const double *a, const double *b, fm_int ldb,
                                double *c, fm_int ldc, double beta);
+void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
+                               const float *b, fm_int ldb, float *c, fm_int ldc, float alpha,
+                               float beta, int rows, int cols);
+void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
+                               const double *b, fm_int ldb, double *c, fm_int ldc,
+                               double alpha, double beta, int rows, int cols);
 void fm_sgemm_pack_a_avx512(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
                             fm_int kc, float alpha);
 void fm_sgemm_pack_b_avx512(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,

@@ -141,6 +141,167 @@ static double FN(tile_fill)(fm_int x, int r)
     return (double)x / (double)((x + r - 1) / r * r);
 }
 
+/* ---- unpacked path: small problems, no packed panels ----
+ * The problem (possibly C^T = op(B)^T op(A)^T, trans_c) is tiled SMR x SNR and
+ * each tile is one call of the ISA's unpacked micro-kernel over all of k, with
+ * A read where it lies (a[i*rs_a + p*cs_a]) and B's rows in place (b[p*ldb + j]).
+ * Threads take whole tiles, so each element is summed in one fixed order. */
+typedef struct {
+    fm_int m, n, k;          /* of the oriented problem */
+    T alpha, beta;
+    const T *a; fm_int rs_a, cs_a;
+    const T *b; fm_int ldb;
+    T *C; fm_int ldc;
+    const fm_epilogue *ep;
+    const KERNEL *kern;
+    int trans_c;
+} FN(sup_ctx);
+
+static void FN(sup_tile)(const FN(sup_ctx) *s, fm_int i0, fm_int j0, int rows, int cols)
+{
+    const KERNEL *kn = s->kern;
+    const fm_int ldc = s->ldc;
+    const fm_epilogue *ep = s->ep;
+    const int epilogue = ep && (ep->bias || ep->act != FM_ACT_NONE);
+    const T *bias = ep ? (const T *)ep->bias : NULL;
+    const T *a = s->a + i0 * s->rs_a, *b = s->b + j0;
+    if (!s->trans_c) {
+        T *c = s->C + i0 * ldc + j0;
+        kn->sup(s->k, a, s->rs_a, s->cs_a, b, s->ldb, c, ldc, s->alpha, s->beta, rows, cols);
+        if (epilogue)
+            for (int i = 0; i < rows; i++)
+                BIAS_ACT(c + i * ldc, bias ? bias + j0 : NULL, cols, ep->act, (T)ep->act_param);
+    } else {
+        /* tile (i, j) of C^T is C[j0 + j, i0 + i] */
+        T tile[FM_GEMM_MAX_MR * FM_GEMM_MAX_NR];
+        const int nr = kn->snr;
+        T *c = s->C + j0 * ldc + i0;
+        const T beta = s->beta;
+        kn->sup(s->k, a, s->rs_a, s->cs_a, b, s->ldb, tile, nr, s->alpha, 0, rows, cols);
+        for (int j = 0; j < cols; j++)
+            for (int i = 0; i < rows; i++)
+                c[j * ldc + i] = beta == 0 ? tile[i * nr + j]
+                                           : beta * c[j * ldc + i] + tile[i * nr + j];
+        if (epilogue)
+            for (int j = 0; j < cols; j++)
+                BIAS_ACT(c + j * ldc, bias ? bias + i0 : NULL, rows, ep->act, (T)ep->act_param);
+    }
+}
+
+/* Thread t of nt takes a contiguous share of the tile rows or of the tile
+ * columns, whichever there are more of; tile columns outermost so one B strip
+ * serves a run of row tiles. */
+static void FN(sup_thread)(const FN(sup_ctx) *s, int t, int nt)
+{
+    const fm_int MR = s->kern->smr, NR = s->kern->snr;
+    const fm_int n_ir = (s->m + MR - 1) / MR, n_jr = (s->n + NR - 1) / NR;
+    fm_int ir0 = 0, ir1 = n_ir, jr0 = 0, jr1 = n_jr;
+    if (n_ir >= n_jr) {
+        ir0 = n_ir * t / nt;
+        ir1 = n_ir * (t + 1) / nt;
+    } else {
+        jr0 = n_jr * t / nt;
+        jr1 = n_jr * (t + 1) / nt;
+    }
+    for (fm_int jr = jr0; jr < jr1; jr++)
+        for (fm_int ir = ir0; ir < ir1; ir++)
+            FN(sup_tile)(s, ir * MR, jr * NR, (int)FM_MIN(MR, s->m - ir * MR),
+                         (int)FM_MIN(NR, s->n - jr * NR));
+}
+
+/* dst (k x cols, row stride cols) = src^T, src being cols x k with row stride ld. */
+static void FN(sup_transpose)(T *FM_RESTRICT dst, const T *FM_RESTRICT src, fm_int ld,
+                              fm_int cols, fm_int k)
+{
+    for (fm_int j = 0; j < cols; j++)
+        for (fm_int p = 0; p < k; p++)
+            dst[p * cols + j] = src[j * ld + p];
+}
+
+/* The unpacked path for C = alpha op(A) op(B) + beta C. op(B) needs contiguous
+ * rows and op(A) may be strided either way, so: op(B) = B as it is, or C^T
+ * with op(A)^T = A when trans_a; when neither (A @ B^T) the smaller of
+ * op(B) and op(A)^T is transposed into workspace slot 1. */
+static int FN(sup_gemm)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha, const T *A,
+                        fm_int lda, const T *B, fm_int ldb, T beta, T *C, fm_int ldc,
+                        const fm_epilogue *ep, int n_threads, const KERNEL *kn)
+{
+    FN(sup_ctx) s = {m, n, k, alpha, beta, NULL, 0, 0, NULL, 0, C, ldc, ep, kn, 0};
+    const int can_plain = !tb, can_trans = ta;
+    int trans_c;
+    if (can_plain && can_trans)
+        /* C^T only when it fills tiles much better and k is deep enough to
+         * pay for storing tiles transposed */
+        trans_c = k >= 32 && FN(tile_fill)(n, kn->snr) * FN(tile_fill)(m, kn->smr) <
+                                 0.7 * FN(tile_fill)(m, kn->snr) * FN(tile_fill)(n, kn->smr);
+    else if (can_plain || can_trans)
+        trans_c = can_trans;
+    else
+        trans_c = m < n;
+    s.trans_c = trans_c;
+    if (!trans_c) {
+        s.a = A;
+        s.rs_a = ta ? 1 : lda;
+        s.cs_a = ta ? lda : 1;
+        if (!tb) {
+            s.b = B;
+            s.ldb = ldb;
+        } else {
+            T *bt = fm_workspace(1, (size_t)(k * n) * sizeof(T));
+            if (!bt)
+                return -1;
+            FN(sup_transpose)(bt, B, ldb, n, k);
+            s.b = bt;
+            s.ldb = n;
+        }
+    } else {
+        s.m = n;
+        s.n = m;
+        s.a = B;
+        s.rs_a = tb ? ldb : 1;
+        s.cs_a = tb ? 1 : ldb;
+        if (ta) {
+            s.b = A;
+            s.ldb = lda;
+        } else {
+            T *at = fm_workspace(1, (size_t)(k * m) * sizeof(T));
+            if (!at)
+                return -1;
+            FN(sup_transpose)(at, A, lda, m, k);
+            s.b = at;
+            s.ldb = m;
+        }
+    }
+    const int nt = fm_threads_for(2.0 * (double)m * (double)n * (double)k / 50.0, n_threads);
+    if (nt <= 1) {
+        FN(sup_thread)(&s, 0, 1);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+        FN(sup_thread)(&s, omp_get_thread_num(), omp_get_num_threads());
+#else
+        FN(sup_thread)(&s, 0, 1);
+#endif
+    }
+    return 0;
+}
+
+/* Whether the unpacked path suits a problem (FM_GEMM_PATH_AUTO). From
+ * alternating runs of both drivers (benchmarks/bench_gemm.py shapes and more,
+ * AVX2, Zen 3): unpacked wins while op(B) is narrow (each B strip then spans
+ * few pages and packing A would be amortised over few column panels) and, for
+ * A^T, while k or n is small; A @ B^T needs a transposed copy either way and the
+ * packed driver makes it faster. */
+static int FN(sup_suits)(int ta, int tb, fm_int m, fm_int n, fm_int k, const KERNEL *kn)
+{
+    (void)m;
+    if (!kn->sup_auto || tb)
+        return 0;
+    if (!ta)
+        return n * (fm_int)sizeof(T) <= 512;
+    return k <= 32 || n <= 32;
+}
+
 static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
                        const T *A, fm_int lda, const T *B, fm_int ldb, T beta, T *C,
                        fm_int ldc, const fm_epilogue *ep, int n_threads)
@@ -152,6 +313,11 @@ static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
         return 0;
     }
     const KERNEL *kn = KERNEL_ACTIVE();
+    const int path = fm_gemm_get_path();
+    if (path == FM_GEMM_PATH_UNPACKED ||
+        (path == FM_GEMM_PATH_AUTO && FN(sup_suits)(ta, tb, m, n, k, kn)))
+        return FN(sup_gemm)(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep,
+                            n_threads, kn);
     FN(gemm_ctx) g = {ta, tb, m, n, k, alpha, beta, A, lda, B, ldb, C, ldc, ep, kn,
                       NULL, NULL, 0};
     /* A thin C (n well below NR) wastes most of each register tile; the same

@@ -108,4 +108,134 @@ FM_TARGET_AVX2 void fm_dgemm_pack_b_avx2(double *bp, const double *b, fm_int ldb
 {
     pack_b_body_f64(bp, b, ldb, trans, q0, q1, nc, kc, 8);
 }
+
+/* Unpacked micro-kernels (see gemm_sup_impl.h): 6 rows x 2 vectors, edge
+ * columns through AVX2 masked loads. Masked stores (vmaskmov) are microcoded
+ * and slow on AMD cores, so the first n lanes are stored in 4/2/1 pieces. */
+FM_TARGET_AVX2 static inline void store_first_ps(float *p, __m256 v, int n)
+{
+    __m128 x = _mm256_castps256_ps128(v);
+    if (n & 4) {
+        _mm_storeu_ps(p, x);
+        x = _mm256_extractf128_ps(v, 1);
+        p += 4;
+    }
+    if (n & 2) {
+        _mm_storel_pi((__m64 *)p, x);
+        x = _mm_movehl_ps(x, x);
+        p += 2;
+    }
+    if (n & 1)
+        _mm_store_ss(p, x);
+}
+
+FM_TARGET_AVX2 static inline void store_first_pd(double *p, __m256d v, int n)
+{
+    __m128d x = _mm256_castpd256_pd128(v);
+    if (n & 2) {
+        _mm_storeu_pd(p, x);
+        x = _mm256_extractf128_pd(v, 1);
+        p += 2;
+    }
+    if (n & 1)
+        _mm_store_sd(p, x);
+}
+
+#define MR 6
+#define NV 2
+#define TARGET FM_TARGET_AVX2
+#define T float
+#define FN(name) name##_sf32
+#define V __m256
+#define VM __m256i
+#define VW 8
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_MLOAD(p, m) _mm256_maskload_ps(p, m)
+#define V_STORE(p, v) _mm256_storeu_ps(p, v)
+#define V_MSTORE(p, m, n, v) store_first_ps(p, v, n)
+#define V_FMA(x, y, z) _mm256_fmadd_ps(x, y, z)
+#define V_BCAST(p) _mm256_broadcast_ss(p)
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_MUL(x, y) _mm256_mul_ps(x, y)
+#define V_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#include "gemm_sup_impl.h"
+#undef T
+#undef FN
+#undef V
+#undef VM
+#undef VW
+#undef V_ZERO
+#undef V_LOAD
+#undef V_MLOAD
+#undef V_STORE
+#undef V_MSTORE
+#undef V_FMA
+#undef V_BCAST
+#undef V_SET1
+#undef V_MUL
+#undef V_MASK
+
+#define T double
+#define FN(name) name##_sf64
+#define V __m256d
+#define VM __m256i
+#define VW 4
+#define V_ZERO() _mm256_setzero_pd()
+#define V_LOAD(p) _mm256_loadu_pd(p)
+#define V_MLOAD(p, m) _mm256_maskload_pd(p, m)
+#define V_STORE(p, v) _mm256_storeu_pd(p, v)
+#define V_MSTORE(p, m, n, v) store_first_pd(p, v, n)
+#define V_FMA(x, y, z) _mm256_fmadd_pd(x, y, z)
+#define V_BCAST(p) _mm256_broadcast_sd(p)
+#define V_SET1(x) _mm256_set1_pd(x)
+#define V_MUL(x, y) _mm256_mul_pd(x, y)
+#define V_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#include "gemm_sup_impl.h"
+#undef T
+#undef FN
+#undef V
+#undef VM
+#undef VW
+#undef V_ZERO
+#undef V_LOAD
+#undef V_MLOAD
+#undef V_STORE
+#undef V_MSTORE
+#undef V_FMA
+#undef V_BCAST
+#undef V_SET1
+#undef V_MUL
+#undef V_MASK
+#undef MR
+#undef NV
+#undef TARGET
+
+FM_TARGET_AVX2 void fm_sgemm_sup_avx2_6x16(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
+                                           const float *b, fm_int ldb, float *c, fm_int ldc,
+                                           float alpha, float beta, int rows, int cols)
+{
+    switch (rows) {
+    case 1: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
+    case 2: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
+    case 3: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
+    case 4: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
+    case 5: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
+    default: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
+    }
+}
+
+FM_TARGET_AVX2 void fm_dgemm_sup_avx2_6x8(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
+                                          const double *b, fm_int ldb, double *c, fm_int ldc,
+                                          double alpha, double beta, int rows, int cols)
+{
+    switch (rows) {
+    case 1: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
+    case 2: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
+    case 3: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
+    case 4: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
+    case 5: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
+    default: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
+    }
+}
 #endif /* FM_X86_SIMD */

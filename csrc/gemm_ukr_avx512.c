@@ -211,4 +211,118 @@ FM_TARGET_AVX512 void fm_dgemm_pack_b_avx512(double *bp, const double *b, fm_int
 {
     pack_b_body_f64(bp, b, ldb, trans, q0, q1, nc, kc, 16);
 }
+
+/* Unpacked micro-kernels (see gemm_sup_impl.h): 14 rows x 2 vectors, edge
+ * columns through mask registers. */
+#define MR 14
+#define NV 2
+#define TARGET FM_TARGET_AVX512
+#define T float
+#define FN(name) name##_sf32
+#define V __m512
+#define VM __mmask16
+#define VW 16
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_MLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
+#define V_STORE(p, v) _mm512_storeu_ps(p, v)
+#define V_MSTORE(p, m, n, v) _mm512_mask_storeu_ps(p, m, v)
+#define V_FMA(x, y, z) _mm512_fmadd_ps(x, y, z)
+#define V_BCAST(p) _mm512_set1_ps(*(p))
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_MUL(x, y) _mm512_mul_ps(x, y)
+#define V_MASK(n) ((__mmask16)((1u << (n)) - 1u))
+#include "gemm_sup_impl.h"
+#undef T
+#undef FN
+#undef V
+#undef VM
+#undef VW
+#undef V_ZERO
+#undef V_LOAD
+#undef V_MLOAD
+#undef V_STORE
+#undef V_MSTORE
+#undef V_FMA
+#undef V_BCAST
+#undef V_SET1
+#undef V_MUL
+#undef V_MASK
+
+#define T double
+#define FN(name) name##_sf64
+#define V __m512d
+#define VM __mmask8
+#define VW 8
+#define V_ZERO() _mm512_setzero_pd()
+#define V_LOAD(p) _mm512_loadu_pd(p)
+#define V_MLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
+#define V_STORE(p, v) _mm512_storeu_pd(p, v)
+#define V_MSTORE(p, m, n, v) _mm512_mask_storeu_pd(p, m, v)
+#define V_FMA(x, y, z) _mm512_fmadd_pd(x, y, z)
+#define V_BCAST(p) _mm512_set1_pd(*(p))
+#define V_SET1(x) _mm512_set1_pd(x)
+#define V_MUL(x, y) _mm512_mul_pd(x, y)
+#define V_MASK(n) ((__mmask8)((1u << (n)) - 1u))
+#include "gemm_sup_impl.h"
+#undef T
+#undef FN
+#undef V
+#undef VM
+#undef VW
+#undef V_ZERO
+#undef V_LOAD
+#undef V_MLOAD
+#undef V_STORE
+#undef V_MSTORE
+#undef V_FMA
+#undef V_BCAST
+#undef V_SET1
+#undef V_MUL
+#undef V_MASK
+#undef MR
+#undef NV
+#undef TARGET
+
+FM_TARGET_AVX512 void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
+        const float *b, fm_int ldb, float *c, fm_int ldc, float alpha, float beta, int rows, int cols)
+{
+    switch (rows) {
+    case 1: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
+    case 2: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
+    case 3: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
+    case 4: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
+    case 5: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
+    case 6: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
+    case 7: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 7); break;
+    case 8: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 8); break;
+    case 9: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 9); break;
+    case 10: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 10); break;
+    case 11: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 11); break;
+    case 12: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 12); break;
+    case 13: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 13); break;
+    default: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 14); break;
+    }
+}
+
+FM_TARGET_AVX512 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
+        const double *b, fm_int ldb, double *c, fm_int ldc, double alpha, double beta, int rows, int cols)
+{
+    switch (rows) {
+    case 1: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
+    case 2: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
+    case 3: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
+    case 4: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
+    case 5: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
+    case 6: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
+    case 7: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 7); break;
+    case 8: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 8); break;
+    case 9: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 9); break;
+    case 10: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 10); break;
+    case 11: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 11); break;
+    case 12: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 12); break;
+    case 13: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 13); break;
+    default: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 14); break;
+    }
+}
 #endif /* FM_X86_SIMD */

@@ -27,6 +27,7 @@
 /* elements per parallel chunk, and per block of the norm's sum */
 #define OPTIM_GRAIN 8192
 #define OPTIM_NORM_BLOCK 4096
+#define OPTIM_LANES 32
 /* below this a float64 sum of squares may have lost bits to underflow */
 #define OPTIM_SUMSQ_MIN 0x1p-968
 

@@ -131,14 +131,15 @@ static TGT void FN(adam_range)(T *FM_RESTRICT p, T *FM_RESTRICT s0, T *FM_RESTRI
     }
 }
 
-/* Sum of squares of (x * scale) in double over one block, in 8 interleaved
- * lanes combined as a fixed tree: the same bits on every ISA and thread. */
+/* Sum of squares of (x * scale) in double over one block, in 32 interleaved
+ * lanes (enough independent chains to hide the add latency) folded in halves
+ * (lane j += lane j + 16, then + 8, ...): the same bits on every ISA and thread. */
 static TGT double FN(sumsq_block)(const T *FM_RESTRICT x, fm_int n, double scale)
 {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double acc[OPTIM_LANES] = {0};
     fm_int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (int j = 0; j < 8; j++) {
+    for (; i + OPTIM_LANES <= n; i += OPTIM_LANES) {
+        for (int j = 0; j < OPTIM_LANES; j++) {
             double v = (double)x[i + j] * scale;
             acc[j] += v * v;
         }
@@ -147,7 +148,10 @@ static TGT double FN(sumsq_block)(const T *FM_RESTRICT x, fm_int n, double scale
         double v = (double)x[i + j] * scale;
         acc[j] += v * v;
     }
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (int w = OPTIM_LANES / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++)
+            acc[j] += acc[j + w];
+    return acc[0];
 }
 
 /* x = x * s. */

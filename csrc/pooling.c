@@ -21,7 +21,7 @@ typedef struct {
     fm_int h, w, ho, wo, kh, kw, sh, sw;
 } pool_ctx;
 
-/* ------------------------------------------------------------------- max */
+#define POOL_GBUF 2048 /* outputs of a plane whose dy / k is precomputed on the stack */
 
 #define T float
 #define FN(name) name##_f32

@@ -82,17 +82,32 @@ FM_INLINE void FN(avgpool_bwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
 {
     const fm_int w = c->w, ho = c->ho, wo = c->wo, sh = c->sh, sw = c->sw;
     const T k = (T)(c->kh * c->kw);
+    T gbuf[POOL_GBUF];
     for (fm_int p = p0; p < p1; p++) {
         T *dxp = (T *)c->out + p * c->h * w;
         const T *dyp = (const T *)c->in + p * ho * wo;
+        /* g = dy / k once per plane when it fits the stack buffer (division is
+         * exact-rounded, so dividing in the loop instead gives the same bits) */
+        const T *g = dyp;
+        int scaled = ho * wo <= POOL_GBUF;
+        if (scaled) {
+            for (fm_int o = 0; o < ho * wo; o++)
+                gbuf[o] = dyp[o] / k;
+            g = gbuf;
+        }
         memset(dxp, 0, (size_t)(c->h * w) * sizeof(T));
+        /* window offsets (a, b) in row-major order, as the reference adds them */
         for (fm_int a = 0; a < c->kh; a++) {
             for (fm_int b = 0; b < c->kw; b++) {
                 for (fm_int i = 0; i < ho; i++) {
-                    T *dr = dxp + (i * sh + a) * w + b;
-                    const T *gr = dyp + i * wo;
-                    for (fm_int j = 0; j < wo; j++)
-                        dr[j * sw] += gr[j] / k;
+                    T *FM_RESTRICT dr = dxp + (i * sh + a) * w + b;
+                    const T *FM_RESTRICT gr = g + i * wo;
+                    if (scaled)
+                        for (fm_int j = 0; j < wo; j++)
+                            dr[j * sw] += gr[j];
+                    else
+                        for (fm_int j = 0; j < wo; j++)
+                            dr[j * sw] += gr[j] / k;
                 }
             }
         }

@@ -49,95 +49,97 @@ static void philox_groups_generic(uint32_t *out, fm_int g0, fm_int ngroups, uint
 }
 
 #if FM_X86_SIMD
-/* 32x32 -> 64 bit products of the 8 lanes of x by m: the even lanes' products
- * come from mul_epu32 directly, the odd lanes' after a 32-bit shift; hi/lo are
- * blended back into lane order. */
-FM_TARGET_AVX2 static inline void mulhilo_avx2(__m256i x, __m256i m, __m256i *hi, __m256i *lo)
-{
-    __m256i even = _mm256_mul_epu32(x, m);
-    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), m);
-    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-}
+/* SIMD layout: each 64-bit lane carries one block's 32-bit word in its low half
+ * (the high half is don't-care). mul_epu32 then yields the full 64-bit product
+ * M * c, whose high word is one shift away and whose low word is already in
+ * place, so a round costs 2 multiplies, 2 shifts and 4 XORs per register. The
+ * even and odd blocks of a run of 2L blocks sit in two registers and are
+ * interleaved into 32-bit lanes only on the final store. */
 
+/* AVX2: a group's 16 blocks as 2 halves of 8, each half one even + one odd register */
 FM_TARGET_AVX2 static void philox_groups_avx2(uint32_t *out, fm_int g0, fm_int ngroups,
                                               uint64_t seed, uint64_t stream)
 {
     const __m256i m0 = _mm256_set1_epi64x(PHILOX_M0), m1 = _mm256_set1_epi64x(PHILOX_M1);
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i c2i = _mm256_set1_epi32((int)(uint32_t)stream);
-    const __m256i c3i = _mm256_set1_epi32((int)(uint32_t)(stream >> 32));
+    const __m256i even = _mm256_setr_epi64x(0, 2, 4, 6), odd = _mm256_setr_epi64x(1, 3, 5, 7);
+    const __m256i c2 = _mm256_set1_epi64x((long long)(uint32_t)stream);
+    const __m256i c3 = _mm256_set1_epi64x((long long)(uint32_t)(stream >> 32));
     __m256i key0[10], key1[10];
     for (int r = 0; r < 10; r++) {
-        key0[r] = _mm256_set1_epi32((int)((uint32_t)seed + (uint32_t)r * PHILOX_W0));
-        key1[r] = _mm256_set1_epi32((int)((uint32_t)(seed >> 32) + (uint32_t)r * PHILOX_W1));
+        key0[r] = _mm256_set1_epi64x((long long)(uint32_t)((uint32_t)seed + (uint32_t)r * PHILOX_W0));
+        key1[r] = _mm256_set1_epi64x(
+            (long long)(uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * PHILOX_W1));
     }
     for (fm_int g = 0; g < ngroups; g++) {
         for (int half = 0; half < 2; half++) {
-            /* lanes: blocks (g0+g)*16 + half*8 + 0..7 (never wrap 2^32 inside a half) */
-            uint64_t base = (uint64_t)(g0 + g) * 16 + (uint64_t)half * 8;
-            __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)base), lane);
-            __m256i x1 = _mm256_set1_epi32((int)(uint32_t)(base >> 32));
-            __m256i x2 = c2i, x3 = c3i;
+            /* blocks base + 0..7; base is a multiple of 8, so the low word never wraps here */
+            const uint64_t base = (uint64_t)(g0 + g) * 16 + (uint64_t)half * 8;
+            const __m256i vb = _mm256_set1_epi64x((long long)base);
+            __m256i e0 = _mm256_add_epi64(vb, even), o0 = _mm256_add_epi64(vb, odd);
+            __m256i e1 = _mm256_set1_epi64x((long long)(base >> 32)), o1 = e1;
+            __m256i e2 = c2, o2 = c2, e3 = c3, o3 = c3;
             for (int r = 0; r < 10; r++) {
-                __m256i hi0, lo0, hi1, lo1;
-                mulhilo_avx2(x0, m0, &hi0, &lo0);
-                mulhilo_avx2(x2, m1, &hi1, &lo1);
-                x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), key0[r]);
-                x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), key1[r]);
-                x1 = lo1;
-                x3 = lo0;
+                __m256i ep0 = _mm256_mul_epu32(e0, m0), ep1 = _mm256_mul_epu32(e2, m1);
+                __m256i op0 = _mm256_mul_epu32(o0, m0), op1 = _mm256_mul_epu32(o2, m1);
+                e0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(ep1, 32), e1), key0[r]);
+                e2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(ep0, 32), e3), key1[r]);
+                o0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(op1, 32), o1), key0[r]);
+                o2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(op0, 32), o3), key1[r]);
+                e1 = ep1;
+                e3 = ep0;
+                o1 = op1;
+                o3 = op0;
             }
+            /* interleave even/odd low words: 32-bit lanes = blocks base + 0..7 */
             uint32_t *o = out + g * 64 + half * 8;
-            _mm256_storeu_si256((__m256i *)(o + 0), x0);
-            _mm256_storeu_si256((__m256i *)(o + 16), x1);
-            _mm256_storeu_si256((__m256i *)(o + 32), x2);
-            _mm256_storeu_si256((__m256i *)(o + 48), x3);
+            _mm256_storeu_si256((__m256i *)(o + 0), _mm256_blend_epi32(e0, _mm256_slli_epi64(o0, 32), 0xAA));
+            _mm256_storeu_si256((__m256i *)(o + 16), _mm256_blend_epi32(e1, _mm256_slli_epi64(o1, 32), 0xAA));
+            _mm256_storeu_si256((__m256i *)(o + 32), _mm256_blend_epi32(e2, _mm256_slli_epi64(o2, 32), 0xAA));
+            _mm256_storeu_si256((__m256i *)(o + 48), _mm256_blend_epi32(e3, _mm256_slli_epi64(o3, 32), 0xAA));
         }
     }
 }
 
-FM_TARGET_AVX512 static inline void mulhilo_avx512(__m512i x, __m512i m, __m512i *hi, __m512i *lo)
-{
-    __m512i even = _mm512_mul_epu32(x, m);
-    __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), m);
-    *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-    *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
-}
-
+/* AVX-512: a group's 16 blocks as one even + one odd register of 8 */
 FM_TARGET_AVX512 static void philox_groups_avx512(uint32_t *out, fm_int g0, fm_int ngroups,
                                                   uint64_t seed, uint64_t stream)
 {
     const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i c2i = _mm512_set1_epi32((int)(uint32_t)stream);
-    const __m512i c3i = _mm512_set1_epi32((int)(uint32_t)(stream >> 32));
+    const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i c2 = _mm512_set1_epi64((long long)(uint32_t)stream);
+    const __m512i c3 = _mm512_set1_epi64((long long)(uint32_t)(stream >> 32));
     __m512i key0[10], key1[10];
     for (int r = 0; r < 10; r++) {
-        key0[r] = _mm512_set1_epi32((int)((uint32_t)seed + (uint32_t)r * PHILOX_W0));
-        key1[r] = _mm512_set1_epi32((int)((uint32_t)(seed >> 32) + (uint32_t)r * PHILOX_W1));
+        key0[r] = _mm512_set1_epi64((long long)(uint32_t)((uint32_t)seed + (uint32_t)r * PHILOX_W0));
+        key1[r] = _mm512_set1_epi64(
+            (long long)(uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * PHILOX_W1));
     }
     for (fm_int g = 0; g < ngroups; g++) {
-        /* lanes: blocks (g0+g)*16 + 0..15; a group starts at a multiple of 16, so
-         * the low word never wraps inside it */
-        uint64_t base = (uint64_t)(g0 + g) * 16;
-        __m512i x0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)base), lane);
-        __m512i x1 = _mm512_set1_epi32((int)(uint32_t)(base >> 32));
-        __m512i x2 = c2i, x3 = c3i;
+        /* blocks base + 0..15; base is a multiple of 16, so the low word never wraps here */
+        const uint64_t base = (uint64_t)(g0 + g) * 16;
+        const __m512i vb = _mm512_set1_epi64((long long)base);
+        __m512i e0 = _mm512_add_epi64(vb, even), o0 = _mm512_add_epi64(vb, odd);
+        __m512i e1 = _mm512_set1_epi64((long long)(base >> 32)), o1 = e1;
+        __m512i e2 = c2, o2 = c2, e3 = c3, o3 = c3;
         for (int r = 0; r < 10; r++) {
-            __m512i hi0, lo0, hi1, lo1;
-            mulhilo_avx512(x0, m0, &hi0, &lo0);
-            mulhilo_avx512(x2, m1, &hi1, &lo1);
-            x0 = _mm512_ternarylogic_epi32(hi1, x1, key0[r], 0x96);
-            x2 = _mm512_ternarylogic_epi32(hi0, x3, key1[r], 0x96);
-            x1 = lo1;
-            x3 = lo0;
+            __m512i ep0 = _mm512_mul_epu32(e0, m0), ep1 = _mm512_mul_epu32(e2, m1);
+            __m512i op0 = _mm512_mul_epu32(o0, m0), op1 = _mm512_mul_epu32(o2, m1);
+            /* 0x96: a ^ b ^ c */
+            e0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(ep1, 32), e1, key0[r], 0x96);
+            e2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(ep0, 32), e3, key1[r], 0x96);
+            o0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(op1, 32), o1, key0[r], 0x96);
+            o2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(op0, 32), o3, key1[r], 0x96);
+            e1 = ep1;
+            e3 = ep0;
+            o1 = op1;
+            o3 = op0;
         }
         uint32_t *o = out + g * 64;
-        _mm512_storeu_si512((void *)(o + 0), x0);
-        _mm512_storeu_si512((void *)(o + 16), x1);
-        _mm512_storeu_si512((void *)(o + 32), x2);
-        _mm512_storeu_si512((void *)(o + 48), x3);
+        _mm512_storeu_si512((void *)(o + 0), _mm512_mask_blend_epi32(0xAAAA, e0, _mm512_slli_epi64(o0, 32)));
+        _mm512_storeu_si512((void *)(o + 16), _mm512_mask_blend_epi32(0xAAAA, e1, _mm512_slli_epi64(o1, 32)));
+        _mm512_storeu_si512((void *)(o + 32), _mm512_mask_blend_epi32(0xAAAA, e2, _mm512_slli_epi64(o2, 32)));
+        _mm512_storeu_si512((void *)(o + 48), _mm512_mask_blend_epi32(0xAAAA, e3, _mm512_slli_epi64(o3, 32)));
     }
 }
 #endif

@@ -198,6 +198,8 @@ cdef class OptimPlan:
     def sgd(self, list params, list grads, double lr, double momentum, double dampening,
             double weight_decay, bint nesterov, bint first, int n_threads):
         """One SGD step (reference.sgd_update); False if the arrays do not fit the plan."""
+        if momentum != 0 and not self.has_state[0]:
+            return False
         if not self._refresh(params, grads):
             return False
         if n_threads <= 0:
@@ -219,6 +221,8 @@ cdef class OptimPlan:
     def adagrad(self, list params, list grads, double clr, double eps, double weight_decay,
                 int n_threads):
         """One Adagrad step (reference.adagrad_update); False if the arrays do not fit."""
+        if not self.has_state[0]:
+            return False
         if not self._refresh(params, grads):
             return False
         if n_threads <= 0:
@@ -238,6 +242,9 @@ cdef class OptimPlan:
     def rmsprop(self, list params, list grads, double lr, double alpha, double eps,
                 double momentum, double weight_decay, bint centered, int n_threads):
         """One RMSprop step (reference.rmsprop_update); False if the arrays do not fit."""
+        if (not self.has_state[0] or (momentum > 0 and not self.has_state[1])
+                or (centered and not self.has_state[2])):
+            return False
         if not self._refresh(params, grads):
             return False
         if n_threads <= 0:
@@ -262,6 +269,8 @@ cdef class OptimPlan:
     def adam(self, list params, list grads, double lr, double beta1, double beta2, double eps,
              double weight_decay, bint decoupled, fm_int step, int n_threads):
         """One Adam/AdamW step (reference.adam_update); False if the arrays do not fit."""
+        if not (self.has_state[0] and self.has_state[1]) or step < 1:
+            return False
         if not self._refresh(params, grads):
             return False
         if n_threads <= 0:
@@ -285,32 +294,38 @@ def _plan(params, grads, *states):
     return OptimPlan(list(params), list(grads), list(states))
 
 
+cdef _ran(bint ok):
+    if not ok:
+        raise ValueError("the arrays do not fit the update (state lists missing, or params, "
+                         "grads or states of other dtypes, shapes or layouts)")
+
+
 def sgd_update(params, momentum_buffers, grads, double lr, double momentum, double dampening,
                double weight_decay, bint nesterov, bint first, int n_threads):
     """params (and momentum_buffers, unless None) updated in place by SGD."""
-    _plan(params, grads, momentum_buffers).sgd(params, grads, lr, momentum, dampening,
-                                               weight_decay, nesterov, first, n_threads)
+    _ran(_plan(params, grads, momentum_buffers).sgd(params, grads, lr, momentum, dampening,
+                                                    weight_decay, nesterov, first, n_threads))
     return params
 
 
 def adagrad_update(params, state_sums, grads, double clr, double eps, double weight_decay,
                    int n_threads):
-    _plan(params, grads, state_sums).adagrad(params, grads, clr, eps, weight_decay, n_threads)
+    _ran(_plan(params, grads, state_sums).adagrad(params, grads, clr, eps, weight_decay, n_threads))
     return params
 
 
 def rmsprop_update(params, square_avgs, momentum_buffers, grad_avgs, grads, double lr,
                    double alpha, double eps, double momentum, double weight_decay, bint centered,
                    int n_threads):
-    _plan(params, grads, square_avgs, momentum_buffers, grad_avgs).rmsprop(
-        params, grads, lr, alpha, eps, momentum, weight_decay, centered, n_threads)
+    _ran(_plan(params, grads, square_avgs, momentum_buffers, grad_avgs).rmsprop(
+        params, grads, lr, alpha, eps, momentum, weight_decay, centered, n_threads))
     return params
 
 
 def adam_update(params, exp_avgs, exp_avg_sqs, grads, double lr, double beta1, double beta2,
                 double eps, double weight_decay, bint decoupled, fm_int step, int n_threads):
-    _plan(params, grads, exp_avgs, exp_avg_sqs).adam(
-        params, grads, lr, beta1, beta2, eps, weight_decay, decoupled, step, n_threads)
+    _ran(_plan(params, grads, exp_avgs, exp_avg_sqs).adam(
+        params, grads, lr, beta1, beta2, eps, weight_decay, decoupled, step, n_threads))
     return params
 
 

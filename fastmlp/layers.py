@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from . import _config
 from . import ops
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
@@ -431,11 +432,16 @@ class BatchNorm(Layer):
             if x.shape[0] < 2:
                 raise ValueError(f"BatchNorm training needs more than 1 sample per feature, "
                                  f"got input of shape {x.shape}")
-            ws = self._ws
-            y, mean, rstd = ops.batchnorm_forward_train(
-                x, p["gamma"], p["beta"], b["running_mean"], b["running_var"], self.momentum, self.eps,
-                out=ws.get("y", x.shape, x.dtype), mean=ws.get("mean", (x.shape[1],), x.dtype),
-                rstd=ws.get("rstd", (x.shape[1],), x.dtype))
+            self._check_state()
+            ws, d = self._ws, x.shape[1]
+            y = ws.get("y", x.shape, x.dtype)
+            mean, rstd = ws.get("mean", (d,), x.dtype), ws.get("rstd", (d,), x.dtype)
+            if np.may_share_memory(x, y):
+                x = x.copy()
+            # the layer's own arrays (checked above) and a checked x: straight to the kernel
+            _config.backend().batchnorm_forward_train(
+                y, mean, rstd, b["running_mean"], b["running_var"], x, p["gamma"], p["beta"],
+                self.momentum, self.eps, ops.threads())
             self.num_batches_tracked += 1
         else:
             y = ops.batchnorm_forward_eval(x, p["gamma"], p["beta"], b["running_mean"], b["running_var"],
@@ -452,11 +458,25 @@ class BatchNorm(Layer):
         grad_y = _input(grad_y, self.dtype)
         if grad_y.shape != x.shape:
             raise ValueError(f"BatchNorm.backward expected grad_y of shape {x.shape}, got {grad_y.shape}")
-        gx, _, _ = ops.batchnorm_backward(
-            grad_y, x, mean, rstd, self.params["gamma"], training,
-            grad_x=self._ws.get("grad_x", x.shape, x.dtype),
-            grad_gamma=self.grads["gamma"], grad_beta=self.grads["beta"])
+        self._check_state()
+        gx = self._ws.get("grad_x", x.shape, x.dtype)
+        if np.may_share_memory(grad_y, gx):
+            grad_y = grad_y.copy()
+        _config.backend().batchnorm_backward(gx, self.grads["gamma"], self.grads["beta"], grad_y, x, mean,
+                                             rstd, self.params["gamma"], training, ops.threads())
         return gx
+
+    def _check_state(self):
+        """params, grads and buffers still the layer's own kind of array (a user may
+        have replaced one): checked before they reach the kernel directly."""
+        shape = (self.num_features,)
+        for group in (self.params, self.grads, self.buffers):
+            for name in ("gamma", "beta") if group is not self.buffers else ("running_mean", "running_var"):
+                a = group.get(name)
+                if not (isinstance(a, np.ndarray) and a.dtype == self.dtype and a.shape == shape
+                        and a.flags.c_contiguous and a.flags.aligned and a.flags.writeable):
+                    raise ValueError(f"BatchNorm: {name} must be a writeable C-contiguous {self.dtype} "
+                                     f"array of shape {shape}")
 
     def output_shape(self, input_shape):
         return tuple(input_shape)
@@ -499,9 +519,13 @@ class Dropout(Layer):
         if not training or self.p == 0.0:
             self._mask = None
             return x
-        y, self._mask = ops.dropout_forward(x, self.p, seed=self._seed, counter=self.calls,
-                                            out=self._ws.get("y", x.shape, x.dtype),
-                                            mask=self._ws.get("mask", x.shape, np.uint8))
+        y = self._ws.get("y", x.shape, x.dtype)
+        mask = self._ws.get("mask", x.shape, np.dtype(np.uint8))
+        if np.may_share_memory(x, y):
+            x = x.copy()
+        # checked x and the layer's own outputs: straight to the kernel
+        _config.backend().dropout_forward(y, mask, x, self.p, self._seed, self.calls, ops.threads())
+        self._mask = mask
         self.calls += 1
         return y
 
@@ -513,8 +537,11 @@ class Dropout(Layer):
             return grad_y
         if grad_y.shape != self._mask.shape:
             raise ValueError(f"Dropout.backward expected grad_y of shape {self._mask.shape}, got {grad_y.shape}")
-        return ops.dropout_backward(grad_y, self._mask, self.p,
-                                    out=self._ws.get("grad_x", grad_y.shape, grad_y.dtype))
+        gx = self._ws.get("grad_x", grad_y.shape, grad_y.dtype)
+        if np.may_share_memory(grad_y, gx) and grad_y is not gx:
+            grad_y = grad_y.copy()
+        _config.backend().dropout_backward(gx, grad_y, self._mask, self.p, ops.threads())
+        return gx
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -526,6 +553,15 @@ class _Pool2d(Layer):
         self.kernel_size = ops._pair(kernel_size, "kernel_size")
         self.stride = ops._pair(stride, "stride", allow_none=True) or self.kernel_size
         self._input_shape = None
+        self._ws = _Workspace()
+
+    def _outputs(self, x, training, *names):
+        """Reused output arrays in training (a step allocates nothing); fresh ones at
+        inference, so results the caller keeps are never overwritten."""
+        if not training:
+            return (None,) * len(names)
+        shape, _ = ops.pool_output_shape(x.shape, self.kernel_size, self.stride)
+        return tuple(self._ws.get(n, shape, np.dtype(np.int32) if n == "argmax" else x.dtype) for n in names)
 
     def _check(self, x):
         x = ops.check_float_array(x, "x")
@@ -548,14 +584,18 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x, training=False):
         x = self._check(x)
-        y, self._argmax = ops.maxpool2d_forward(x, self.kernel_size, self.stride)
+        out, argmax = self._outputs(x, training, "y", "argmax")
+        y, self._argmax = ops.maxpool2d_forward(x, self.kernel_size, self.stride, out=out, argmax=argmax)
         self._input_shape = x.shape
+        self._training = training
         return y
 
     def backward(self, grad_y):
         if self._input_shape is None:
             raise RuntimeError("MaxPool2d.backward called before forward")
-        return ops.maxpool2d_backward(grad_y, self._argmax, self._input_shape)
+        grad_y = ops.check_float_array(grad_y, "grad_y")
+        out = self._ws.get("grad_x", self._input_shape, grad_y.dtype) if self._training else None
+        return ops.maxpool2d_backward(grad_y, self._argmax, self._input_shape, out=out)
 
 
 class AvgPool2d(_Pool2d):
@@ -564,14 +604,18 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x, training=False):
         x = self._check(x)
-        y = ops.avgpool2d_forward(x, self.kernel_size, self.stride)
+        (out,) = self._outputs(x, training, "y")
+        y = ops.avgpool2d_forward(x, self.kernel_size, self.stride, out=out)
         self._input_shape = x.shape
+        self._training = training
         return y
 
     def backward(self, grad_y):
         if self._input_shape is None:
             raise RuntimeError("AvgPool2d.backward called before forward")
-        return ops.avgpool2d_backward(grad_y, self._input_shape, self.kernel_size, self.stride)
+        grad_y = ops.check_float_array(grad_y, "grad_y")
+        out = self._ws.get("grad_x", self._input_shape, grad_y.dtype) if self._training else None
+        return ops.avgpool2d_backward(grad_y, self._input_shape, self.kernel_size, self.stride, out=out)
 
 
 class Flatten(Layer):

@@ -292,7 +292,10 @@ def _loss_grad(grad, shape, dtype, need_grad):
 
 
 def _float_target(target, name, output):
-    """target as a float array of output's dtype and shape (converted once)."""
+    """target as a float array of output's dtype and shape (converted once; integer
+    targets, e.g. 0/1 for BCE or counts for MSE, are taken as their float values)."""
+    if isinstance(target, np.ndarray) and target.dtype.kind in "iu":
+        target = target.astype(output.dtype)
     t = check_float_array(target, name)
     if t.shape != output.shape:
         raise ValueError(f"{name} must have the shape of the output {output.shape}, got shape {t.shape}")
@@ -414,6 +417,21 @@ def _out_like(out, name, shape, dtype):
     return check_out(out, name, shape, dtype)
 
 
+def _unalias_from(inputs, given_outputs):
+    """inputs, each copied if it overlaps an output the caller passed in (outputs
+    allocated here overlap nothing, so a call without out= checks nothing)."""
+    if not given_outputs:
+        return inputs
+    checked = []
+    for a in inputs:
+        for o in given_outputs:
+            if np.may_share_memory(a, o):
+                a = a.copy()
+                break
+        checked.append(a)
+    return checked
+
+
 def _check_mask(mask, shape):
     if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8:
         raise TypeError(f"mask must be the uint8 array dropout_forward returned, got "
@@ -453,9 +471,10 @@ def dropout_forward(x, p, seed=0, counter=0, out=None, mask=None):
     p = _prob_arg(p)
     seed = _u64_arg(seed, "seed")
     counter = _u64_arg(counter, "counter")
+    given = [a for a in (out, mask) if a is not None and a is not x]  # out=x is in place
     out = _out_like(out, "out", x.shape, x.dtype)
     mask = _mask_out(mask, x.shape)
-    x = unalias(x, mask)
+    (x,) = _unalias_from([x], given)
     return _config.backend().dropout_forward(out, mask, x, p, seed, counter, threads())
 
 
@@ -464,8 +483,9 @@ def dropout_backward(grad_y, mask, p, out=None):
     grad_y = check_float_array(grad_y, "grad_y")
     mask = _check_mask(mask, grad_y.shape)
     p = _prob_arg(p)
+    given = [] if out is None else [out]
     out = _out_like(out, "out", grad_y.shape, grad_y.dtype)
-    mask = unalias(mask, out)
+    grad_y, mask = _unalias_from([grad_y, mask], [o for o in given if o is not grad_y])  # out=grad_y is in place
     return _config.backend().dropout_backward(out, grad_y, mask, p, threads())
 
 
@@ -509,12 +529,11 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum=
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"momentum must lie in [0, 1], got {momentum}")
     eps = _bn_eps(eps)
+    given = [a for a in (out, mean, rstd) if a is not None] + [running_mean, running_var]
     out = _out_like(out, "out", x.shape, x.dtype)
     mean = _out_like(mean, "mean", (d,), x.dtype)
     rstd = _out_like(rstd, "rstd", (d,), x.dtype)
-    x = unalias(x, out)
-    gamma = unalias(gamma, out)
-    beta = unalias(beta, out)
+    x, gamma, beta = _unalias_from([x, gamma, beta], given)
     return _config.backend().batchnorm_forward_train(out, mean, rstd, running_mean, running_var,
                                                      x, gamma, beta, momentum, eps, threads())
 
@@ -526,8 +545,9 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps=1e-5, 
     gamma, beta, running_mean, running_var = _bn_vectors(
         d, x.dtype, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
     eps = _bn_eps(eps)
+    given = [] if out is None else [out]
     out = _out_like(out, "out", x.shape, x.dtype)
-    x, gamma, beta, running_mean, running_var = (unalias(a, out) for a in (x, gamma, beta, running_mean, running_var))
+    x, gamma, beta, running_mean, running_var = _unalias_from([x, gamma, beta, running_mean, running_var], given)
     return _config.backend().batchnorm_forward_eval(out, x, gamma, beta, running_mean, running_var,
                                                     eps, threads())
 
@@ -544,13 +564,11 @@ def batchnorm_backward(grad_y, x, mean, rstd, gamma, training=True, grad_x=None,
     d = x.shape[1]
     mean, rstd, gamma = _bn_vectors(d, x.dtype, mean=mean, rstd=rstd, gamma=gamma)
     training = _bool_arg(training, "training")
+    given = [a for a in (grad_x, grad_gamma, grad_beta) if a is not None]
     grad_x = _out_like(grad_x, "grad_x", x.shape, x.dtype)
     grad_gamma = _out_like(grad_gamma, "grad_gamma", (d,), x.dtype)
     grad_beta = _out_like(grad_beta, "grad_beta", (d,), x.dtype)
-    outs = (grad_x, grad_gamma, grad_beta)
-    ins = [grad_y, x, mean, rstd, gamma]
-    for o in outs:
-        ins = [unalias(a, o) for a in ins]
+    ins = _unalias_from([grad_y, x, mean, rstd, gamma], given)
     return _config.backend().batchnorm_backward(grad_x, grad_gamma, grad_beta, *ins, training, threads())
 
 
@@ -590,9 +608,10 @@ def maxpool2d_forward(x, kernel_size, stride=None, out=None, argmax=None):
     h * W + w of each window's first maximum in its (H, W) plane (NaN wins)."""
     x = _pool_input(x)
     shape, (kh, kw, sh, sw) = pool_output_shape(x.shape, kernel_size, stride)
+    given = [a for a in (out, argmax) if a is not None]
     out = _out_like(out, "out", shape, x.dtype)
     argmax = _out_like(argmax, "argmax", shape, np.dtype(np.int32))
-    x = unalias(unalias(x, out), argmax)
+    (x,) = _unalias_from([x], given)
     return _config.backend().maxpool2d_forward(out, argmax, x, kh, kw, sh, sw, threads())
 
 
@@ -608,9 +627,9 @@ def maxpool2d_backward(grad_y, argmax, input_shape, out=None):
     plane = input_shape[2] * input_shape[3]
     if argmax.size and (argmax.min() < 0 or argmax.max() >= plane):
         raise ValueError(f"argmax holds indices outside the {input_shape[2:]} plane")
+    given = [] if out is None else [out]
     out = _out_like(out, "out", input_shape, grad_y.dtype)
-    grad_y = unalias(grad_y, out)
-    argmax = unalias(argmax, out)
+    grad_y, argmax = _unalias_from([grad_y, argmax], given)
     return _config.backend().maxpool2d_backward(out, grad_y, argmax, threads())
 
 
@@ -618,8 +637,9 @@ def avgpool2d_forward(x, kernel_size, stride=None, out=None):
     """Average pooling on (N, C, H, W), no padding."""
     x = _pool_input(x)
     shape, (kh, kw, sh, sw) = pool_output_shape(x.shape, kernel_size, stride)
+    given = [] if out is None else [out]
     out = _out_like(out, "out", shape, x.dtype)
-    x = unalias(x, out)
+    (x,) = _unalias_from([x], given)
     return _config.backend().avgpool2d_forward(out, x, kh, kw, sh, sw, threads())
 
 
@@ -630,8 +650,9 @@ def avgpool2d_backward(grad_y, input_shape, kernel_size, stride=None, out=None):
     shape, (kh, kw, sh, sw) = pool_output_shape(input_shape, kernel_size, stride)
     if grad_y.shape != shape:
         raise ValueError(f"grad_y must have shape {shape}, got {grad_y.shape}")
+    given = [] if out is None else [out]
     out = _out_like(out, "out", input_shape, grad_y.dtype)
-    grad_y = unalias(grad_y, out)
+    (grad_y,) = _unalias_from([grad_y], given)
     return _config.backend().avgpool2d_backward(out, grad_y, kh, kw, sh, sw, threads())
 # ---- optimizers and clipping
 
@@ -680,14 +701,15 @@ def check_grad_list(grads, params, name="grads"):
     return out
 
 
-def check_state_list(states, params, names):
-    """Optimizer state arrays (slot lists aligned with params) match the params."""
+def check_state_list(states, params, names, first=0):
+    """Optimizer state arrays (slot lists aligned with params, which start at
+    position ``first``) match the params in dtype and shape."""
     for slot, name in zip(states, names):
         if slot is None:
             continue
         if len(slot) != len(params):
             raise ValueError(f"the optimizer's state has {len(slot)} positions, got {len(params)} params")
-        for i, (s, p) in enumerate(zip(slot, params)):
+        for i, (s, p) in enumerate(zip(slot, params), first):
             if s.shape != p.shape or s.dtype != p.dtype:
                 raise ValueError(
                     f"params[{i}] is {p.dtype} of shape {p.shape} but the optimizer's {name} at "

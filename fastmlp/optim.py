@@ -112,6 +112,14 @@ class Optimizer:
     def _state_names(self):
         return ()
 
+    def __getstate__(self):
+        # pickle / deepcopy (scikit-learn clones, joblib): the plan holds raw
+        # pointers and the backend module; both are rebuilt on the next step
+        d = self.__dict__.copy()
+        d["_plan"] = None
+        d["_plan_backend"] = None
+        return d
+
     def reset(self):
         """Forget all state (the next step starts afresh and fixes a new layout)."""
         self.state = None      # list (per position) of dict name -> array, or None
@@ -135,10 +143,10 @@ class Optimizer:
             if len(self.state) != len(params):
                 raise ValueError(f"the optimizer's state has {len(self.state)} positions "
                                  f"(state is kept per parameter position), got {len(params)} params")
-            for name in names:
-                if any(name not in s for s in self.state):
-                    break
-                ops.check_state_list([[s[name] for s in self.state]], params, [name])
+            for i, (s, p) in enumerate(zip(self.state, params)):
+                for name in names:
+                    if name in s:
+                        ops.check_state_list([[s[name]]], [p], [name], first=i)
         if self.state is None or any(name not in s for s in self.state for name in names):
             state = self.state or [{} for _ in params]
             for s, p in zip(state, params):

@@ -591,25 +591,29 @@ def adam_update(params, exp_avgs, exp_avg_sqs, grads, lr, beta1, beta2, eps, wei
 
 
 _NORM_BLOCK = 4096
+_LANES = 32
 _SUMSQ_MIN = 2.0 ** -968
 
 
 def _sumsq(arrays, scale):
-    """Sum of (x * scale)^2 in double: per block of 4096 elements, 8 interleaved
-    lanes (element i to lane i % 8) combined as ((0+1)+(2+3))+((4+5)+(6+7)); the
-    block sums added in order."""
+    """Sum of (x * scale)^2 in double: per block of 4096 elements, 32 interleaved
+    lanes (element i to lane i % 32) folded in halves (lane j += lane j + 16,
+    then + 8, + 4, + 2, + 1); the block sums added in order."""
     total = 0.0
     for a in arrays:
         x = a.reshape(-1)
         for i0 in range(0, x.size, _NORM_BLOCK):
             blk = x[i0:i0 + _NORM_BLOCK].astype(np.float64) * scale
-            pad = (-blk.size) % 8
+            pad = (-blk.size) % _LANES
             if pad:
                 blk = np.concatenate([blk, np.zeros(pad)])
             with np.errstate(over="ignore", under="ignore"):
-                lanes = (blk * blk).reshape(-1, 8).sum(axis=0)
-            total += float(((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
-                           + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])))
+                lanes = (blk * blk).reshape(-1, _LANES).sum(axis=0)
+                w = _LANES // 2
+                while w >= 1:
+                    lanes = lanes[:w] + lanes[w:2 * w]
+                    w //= 2
+            total += float(lanes[0])
     return total
 
 
@@ -694,27 +698,28 @@ class OptimPlan:
         return True
 
     def sgd(self, params, grads, lr, momentum, dampening, weight_decay, nesterov, first, n_threads):
-        if not self._fits(params, grads):
+        if (momentum != 0 and self.states[0] is None) or not self._fits(params, grads):
             return False
         sgd_update(params, self.states[0], grads, lr, momentum, dampening, weight_decay,
                    nesterov, first, n_threads)
         return True
 
     def adagrad(self, params, grads, clr, eps, weight_decay, n_threads):
-        if not self._fits(params, grads):
+        if self.states[0] is None or not self._fits(params, grads):
             return False
         adagrad_update(params, self.states[0], grads, clr, eps, weight_decay, n_threads)
         return True
 
     def rmsprop(self, params, grads, lr, alpha, eps, momentum, weight_decay, centered, n_threads):
-        if not self._fits(params, grads):
+        if (self.states[0] is None or (momentum > 0 and self.states[1] is None)
+                or (centered and self.states[2] is None) or not self._fits(params, grads)):
             return False
         rmsprop_update(params, self.states[0], self.states[1], self.states[2], grads, lr, alpha,
                        eps, momentum, weight_decay, centered, n_threads)
         return True
 
     def adam(self, params, grads, lr, beta1, beta2, eps, weight_decay, decoupled, step, n_threads):
-        if not self._fits(params, grads):
+        if self.states[0] is None or self.states[1] is None or step < 1 or not self._fits(params, grads):
             return False
         adam_update(params, self.states[0], self.states[1], grads, lr, beta1, beta2, eps,
                     weight_decay, decoupled, step, n_threads)

@@ -191,3 +191,14 @@ def test_activation_layer_hyperparameters():
         layers.LeakyReLU("0.1")
     with pytest.raises(ValueError):
         layers.ELU(float("nan"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.lists(st.floats(-1e5, 1e5, width=32), min_size=1, max_size=70),
+       act=st.sampled_from(ELEMENTWISE))
+def test_backends_agree_on_any_values(data, act):
+    if fastmlp._config._kernels is None:
+        pytest.skip("the compiled extension is not built")
+    x = np.array(data, np.float32)
+    y = [with_backend(be, lambda: ops.activation_forward(x, act)) for be in ("c", "reference")]
+    assert_close(y[0], y[1], np.float32)

@@ -258,6 +258,11 @@ def test_batchnorm_layer_errors():
         layers.BatchNorm(0)
     with pytest.raises(TypeError):
         layers.BatchNorm(2.5)
+    # a replaced parameter of the wrong kind is refused before it reaches a kernel
+    bn = layers.BatchNorm(4)
+    bn.params["gamma"] = np.ones(4)
+    with pytest.raises(ValueError, match="gamma"):
+        bn.forward(np.ones((3, 4), np.float32), training=True)
 
 
 @settings(max_examples=25, deadline=None)

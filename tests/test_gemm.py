@@ -9,7 +9,7 @@ import pytest
 
 import fastmlp
 from fastmlp import ops
-from conftest import requires_c, supported_isas
+from conftest import HAVE_C, requires_c, supported_isas
 
 MLP_SHAPES = [(m, k, n) for m in (10, 64, 256) for k, n in ((784, 30), (784, 100), (30, 10), (2048, 10))]
 ODD_SHAPES = [(1, 1, 1), (1, 7, 1), (7, 1, 7), (2, 3, 5), (13, 17, 19), (15, 33, 31), (29, 129, 33),
@@ -167,3 +167,106 @@ def test_fastmlp_isa_environment_variable(isa_name):
     env = dict(os.environ, FASTMLP_ISA=isa_name)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == isa_name
+
+
+# ---- drivers: packed panels vs the unpacked (small-shape) path
+
+@pytest.fixture(params=["auto", "packed", "unpacked"])
+def gemm_path(request):
+    """Force each GEMM driver in turn (auto: chosen by shape)."""
+    if not HAVE_C:
+        pytest.skip("the compiled extension is not built")
+    kernels = fastmlp._config._kernels
+    old = kernels.gemm_get_path()
+    kernels.gemm_set_path(request.param)
+    yield request.param
+    kernels.gemm_set_path(old)
+
+
+# Sizes on both sides of every tile width (4/8 generic, 6/8/16 AVX2, 14/16/32
+# AVX-512), of the C^T switch and of the automatic choice between drivers
+# (A @ B: n = 128 float32 / 64 float64; A^T @ B: k or n = 32), and the course's
+# shapes with their backward products.
+SMALL_SHAPES = [(1, 1, 1), (1, 9, 17), (5, 3, 7), (6, 31, 16), (7, 33, 17), (13, 8, 15), (14, 65, 33),
+                (15, 64, 31), (29, 2, 47), (10, 784, 30), (784, 10, 30), (10, 30, 784), (64, 100, 37),
+                (10, 2048, 10), (65, 257, 9), (3, 129, 70), (100, 31, 4), (33, 7, 2), (5, 20, 128),
+                (5, 20, 129), (9, 7, 64), (9, 7, 65), (40, 32, 33), (40, 33, 32), (40, 33, 33)]
+TRANS = [(False, False), (True, False), (False, True), (True, True)]
+
+
+@requires_c
+@pytest.mark.parametrize("trans_a,trans_b", TRANS, ids=["NN", "TN", "NT", "TT"])
+@pytest.mark.parametrize("m,k,n", SMALL_SHAPES, ids=str)
+def test_gemm_paths_match_numpy(rng, dtype, isa, gemm_path, m, k, n, trans_a, trans_b):
+    a, b = operands(rng, m, k, n, dtype, trans_a, trans_b)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    for alpha, beta in ((1.0, 0.0), (-0.75, 1.5)):
+        want = expected(a, b, trans_a, trans_b, alpha, beta, c)
+        got = fastmlp._config._kernels.gemm(c.copy(), a, b, alpha, beta, trans_a, trans_b, 1)
+        assert_close(got, want, k, dtype)
+
+
+@requires_c
+@pytest.mark.parametrize("trans", ["NN", "TN", "NT", "TT"])
+@pytest.mark.parametrize("m,k,n", [(64, 784, 30), (10, 3000, 70), (700, 40, 13), (9, 200, 600), (256, 100, 10)],
+                         ids=str)
+def test_unpacked_path_bit_identical_for_any_thread_count(rng, dtype, isa, gemm_path, m, k, n, trans):
+    ta, tb = trans[0] == "T", trans[1] == "T"
+    a, b = operands(rng, m, k, n, dtype, ta, tb)
+    kernels = fastmlp._config._kernels
+    results = [kernels.gemm(np.empty((m, n), dtype), a, b, 1.0, 0.0, ta, tb, nt) for nt in (1, 2, 3)]
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    assert_close(results[0], expected(a, b, ta, tb), k, dtype)
+
+
+ACTS = {"none": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "leaky_relu": 4, "elu": 5}
+
+
+def apply_act(x, act, param):
+    if act == "relu":
+        return np.maximum(x, 0)
+    if act == "sigmoid":
+        return 1 / (1 + np.exp(-x))
+    if act == "tanh":
+        return np.tanh(x)
+    if act == "leaky_relu":
+        return np.where(x > 0, x, x * param)
+    if act == "elu":
+        return np.where(x > 0, x, param * np.expm1(x))
+    return x
+
+
+@requires_c
+@pytest.mark.parametrize("act", list(ACTS))
+@pytest.mark.parametrize("trans", ["NN", "TN", "NT"])
+@pytest.mark.parametrize("m,k,n", [(1, 5, 3), (10, 784, 30), (37, 19, 70), (784, 10, 30), (20, 300, 10)], ids=str)
+def test_gemm_epilogue(rng, dtype, isa, gemm_path, n_threads, m, k, n, trans, act):
+    ta, tb = trans[0] == "T", trans[1] == "T"
+    a, b = operands(rng, m, k, n, dtype, ta, tb)
+    bias = rng.standard_normal(n).astype(dtype)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    kernels = fastmlp._config._kernels
+    fused = kernels.gemm_epilogue(c0.copy(), a, b, 0.5, 0.25, ta, tb, bias, ACTS[act], 0.1, n_threads)
+    plain = kernels.gemm(c0.copy(), a, b, 0.5, 0.25, ta, tb, n_threads)
+    pre = plain + bias  # in the GEMM's dtype, as the epilogue adds it
+    if act in ("none", "relu", "leaky_relu"):
+        # exact operations: the fused result is the unfused one bit for bit
+        np.testing.assert_array_equal(fused, apply_act(pre, act, dtype.type(0.1)).astype(dtype))
+    want = apply_act(expected(a, b, ta, tb, 0.5, 0.25, c0) + bias.astype(np.float64), act, 0.1)
+    assert_close(fused, want, k, dtype)
+    no_bias = kernels.gemm_epilogue(c0.copy(), a, b, 0.5, 0.25, ta, tb, None, ACTS[act], 0.1, n_threads)
+    assert_close(no_bias, apply_act(expected(a, b, ta, tb, 0.5, 0.25, c0), act, 0.1), k, dtype)
+
+
+@requires_c
+def test_edge_tiles_write_nothing_past_the_output(rng, dtype, isa, gemm_path):
+    # a guard zone after C: masked and partial stores of edge tiles stay inside
+    for m, k, n in ((7, 13, 9), (15, 5, 31), (30, 40, 3), (1, 70, 1)):
+        for ta, tb in TRANS:
+            a, b = operands(rng, m, k, n, dtype, ta, tb)
+            flat = np.full(m * n + 37, 7.0, dtype)
+            out = flat[: m * n].reshape(m, n)
+            fastmlp._config._kernels.gemm(out, a, b, 1.0, 0.0, ta, tb, 1)
+            assert (flat[m * n:] == 7.0).all()
+            assert_close(out, expected(a, b, ta, tb), k, dtype)

@@ -160,6 +160,8 @@ def test_errors(backend):
         ops.bce_with_logits(z, np.zeros(3))
     with pytest.raises(TypeError):
         ops.mse(z, np.array([["a"] * 4] * 3))
+    # integer targets are their float values
+    assert ops.mse(z, np.ones((3, 4), np.int64))[0] == 1.0
 
 
 # -------------------------------------------------------------------- classes

@@ -82,7 +82,7 @@ def assert_state_equal(a, b):
 def test_c_matches_reference_bitwise(case, dtype, isa, n_threads):
     cls, kw = case
     params = make_problem(1, dtype)
-    grads_seq = grad_stream(2, params, 12)
+    grads_seq = grad_stream(2, params, 6)
     got, got_state = run_steps("c", cls, kw, params, grads_seq)
     want, want_state = run_steps("reference", cls, kw, params, grads_seq)
     for g, w in zip(got, want):
@@ -337,6 +337,40 @@ def test_state_dict_resume_is_bit_identical(case, backend, dtype):
     assert_state_equal(opt.state_dict(), resumed.state_dict())
 
 
+@pytest.mark.parametrize("copier", ["pickle", "deepcopy"])
+def test_pickle_and_deepcopy_continue_identically(copier, backend):
+    import copy
+    import pickle
+
+    params = make_problem(15, np.float32, [(6, 4), (4,)])
+    grads_seq = grad_stream(16, params, 6)
+    opt = optim.SGD(lr=0.1, momentum=0.9, nesterov=True)
+    for grads in grads_seq[:3]:
+        opt.step(params, grads)
+    twin = pickle.loads(pickle.dumps(opt)) if copier == "pickle" else copy.deepcopy(opt)
+    twin_params = [p.copy() for p in params]
+    for grads in grads_seq[3:]:
+        opt.step(params, grads)
+        twin.step(twin_params, grads)
+    for a, b in zip(params, twin_params):
+        np.testing.assert_array_equal(a, b)
+    sched = optim.StepLR(opt, 2)
+    assert pickle.loads(pickle.dumps(sched)).step_size == 2
+
+
+def test_loaded_state_of_wrong_shape_is_refused_at_step(backend):
+    opt = optim.RMSprop(momentum=0.9, centered=True)
+    params = [np.ones(4), np.ones(2)]
+    opt.step(params, [np.ones(4), np.ones(2)])
+    sd = opt.state_dict()
+    del sd["state"][1]["momentum_buffer"]
+    sd["state"][1]["grad_avg"] = np.ones(7)
+    fresh = optim.RMSprop()
+    fresh.load_state_dict(sd)
+    with pytest.raises(ValueError, match="grad_avg at position 1"):
+        fresh.step(params, [np.ones(4), np.ones(2)])
+
+
 def test_state_dict_layout():
     opt = optim.Adam(lr=0.01)
     params = [np.ones((3, 2), np.float32), np.ones(2, np.float32)]
@@ -443,6 +477,24 @@ def test_plan_is_reused(c_backend):
     params[0] = np.ones((5, 2), np.float32)  # a new array at the same position: same state
     opt.step(params, grads)
     assert opt._plan is not plan and opt._step == 8
+
+
+def test_hyperparameters_changed_between_steps(backend):
+    # state appears when an option that needs it is switched on; never a crash
+    params = [np.ones(5), np.ones(3)]
+    grads = [np.full(5, 0.5), np.full(3, 0.5)]
+    opt = optim.SGD(lr=0.1)
+    opt.step(params, grads)
+    opt.momentum = 0.9
+    opt.step(params, grads)
+    opt.step(params, grads)
+    np.testing.assert_allclose(params[0], 1 - 0.05 - 0.05 - 0.05 * 1.9)
+    rms = optim.RMSprop(lr=0.01)
+    rms.step(params, grads)
+    rms.momentum, rms.centered = 0.5, True
+    rms.step(params, grads)
+    assert set(rms.state_dict()["state"][0]) == {"step", "square_avg", "momentum_buffer", "grad_avg"}
+    assert np.isfinite(params[0]).all()
 
 
 def test_layout_change_is_refused():

@@ -23,6 +23,7 @@ CONFIGS = [  # (N, C, H, W), kernel, stride
     ((1, 1, 6, 6), 6, None),
     ((17, 3, 4, 5), (1, 2), (2, 1)),
     ((64, 16, 12, 12), 2, None),
+    ((1, 2, 70, 65), (2, 3), 1),  # planes of more than 2048 outputs
 ]
 
 
@@ -190,6 +191,13 @@ def test_pool_layers(rng, backend):
     with pytest.raises(ValueError, match="4-D"):
         mp.forward(np.ones((4, 48), np.float32))
     assert mp.params == {} and ap.grads == {}
+    # training steps reuse their arrays; inference results are fresh
+    y1 = mp.forward(x, training=True)
+    g1 = mp.backward(np.ones_like(y1))
+    assert mp.forward(x, training=True) is y1 and mp.backward(np.ones_like(y1)) is g1
+    assert mp.forward(x) is not mp.forward(x)
+    ya1 = ap.forward(x, training=True)
+    assert ap.forward(x, training=True) is ya1
 
 
 def test_flatten_layer(rng):

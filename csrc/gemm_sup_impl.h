@@ -1,0 +1,106 @@
+/* gemm_sup_impl.h: the unpacked ("small/unpacked", BLIS's sup) micro-kernel
+ * body, written once and included by each SIMD micro-kernel file per dtype.
+ *
+ * The includer defines T, FN(name), TARGET (its ISA's target attribute), MR,
+ * NV (vectors per tile row; NR = NV*VW) and the vector vocabulary of its ISA:
+ *   V, VM (vector and lane-mask types), VW (lanes), V_ZERO(), V_LOAD(p),
+ *   V_MLOAD(p, m) (masked-off lanes read as 0, never touched), V_STORE(p, v),
+ *   V_MSTORE(p, m, n, v) (lanes of mask m, i.e. the first n lanes, only),
+ *   V_FMA(x, y, z) = x*y + z, V_BCAST(p) = *p in every lane,
+ *   V_SET1(x), V_MUL(x, y), V_MASK(n) (the first n lanes, 0 < n <= VW).
+ *
+ * One call computes a rows x cols tile (rows <= MR, cols <= NR) of
+ *   C[i, j] = alpha * sum_p A(i, p) * B[p*ldb + j] (+ beta * C[i, j] unless beta == 0)
+ * with A(i, p) = a[i*rs_a + p*cs_a] read where it lies (no packing) and the
+ * rows of B read in place. Every C element is one FMA chain over p = 0..k-1 in
+ * order, then alpha, then beta, whatever the tile's shape: edge tiles (masked
+ * lanes, fewer rows) give the same bits as full ones. */
+
+#if NV < 1 || NV > 2
+#error "gemm_sup_impl.h handles tiles one or two vectors wide"
+#endif
+
+/* rows and vectors as compile-time constants; PARTIAL: the last vector is masked */
+FM_INLINE TARGET void FN(sup_body)(fm_int k, const T *FM_RESTRICT a, fm_int rs_a, fm_int cs_a,
+                            const T *FM_RESTRICT b, fm_int ldb, T *c, fm_int ldc, T alpha,
+                            T beta, int cols, const int M, const int NVV, const int PARTIAL)
+{
+    V acc[MR][NV];
+    const VM last = V_MASK(cols - (NVV - 1) * VW);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NVV; v++)
+            acc[i][v] = V_ZERO();
+    if (rs_a == 1) {
+        /* A^T or a packed panel: the M values of one p are adjacent */
+        for (fm_int p = 0; p < k; p++, a += cs_a, b += ldb) {
+            V bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NVV; v++)
+                bv[v] = PARTIAL && v == NVV - 1 ? V_MLOAD(b + v * VW, last) : V_LOAD(b + v * VW);
+#pragma GCC unroll 16
+            for (int i = 0; i < M; i++) {
+                const V ai = V_BCAST(a + i);
+#pragma GCC unroll 4
+                for (int v = 0; v < NVV; v++)
+                    acc[i][v] = V_FMA(ai, bv[v], acc[i][v]);
+            }
+        }
+    } else {
+        /* rows of A are runs along p (cs_a == 1 in practice) */
+        for (fm_int p = 0; p < k; p++, a += cs_a, b += ldb) {
+            V bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NVV; v++)
+                bv[v] = PARTIAL && v == NVV - 1 ? V_MLOAD(b + v * VW, last) : V_LOAD(b + v * VW);
+#pragma GCC unroll 16
+            for (int i = 0; i < M; i++) {
+                const V ai = V_BCAST(a + i * rs_a);
+#pragma GCC unroll 4
+                for (int v = 0; v < NVV; v++)
+                    acc[i][v] = V_FMA(ai, bv[v], acc[i][v]);
+            }
+        }
+    }
+    const V va = V_SET1(alpha), vb = V_SET1(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; i++) {
+        T *ci = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NVV; v++) {
+            V r = alpha == (T)1 ? acc[i][v] : V_MUL(va, acc[i][v]);
+            if (PARTIAL && v == NVV - 1) {
+                if (beta != (T)0)
+                    r = V_FMA(vb, V_MLOAD(ci + v * VW, last), r);
+                V_MSTORE(ci + v * VW, last, cols - v * VW, r);
+            } else {
+                if (beta != (T)0)
+                    r = V_FMA(vb, V_LOAD(ci + v * VW), r);
+                V_STORE(ci + v * VW, r);
+            }
+        }
+    }
+}
+
+/* Pick the body for a tile's row count and column count. */
+FM_INLINE TARGET void FN(sup_rows)(fm_int k, const T *a, fm_int rs_a, fm_int cs_a, const T *b,
+                            fm_int ldb, T *c, fm_int ldc, T alpha, T beta, int cols, const int M)
+{
+    const int nvv = (cols + VW - 1) / VW;
+    const int partial = cols % VW != 0;
+    if (nvv == NV) {
+        if (partial)
+            FN(sup_body)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, M, NV, 1);
+        else
+            FN(sup_body)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, M, NV, 0);
+    }
+#if NV > 1
+    else if (nvv == 1) {
+        if (partial)
+            FN(sup_body)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, M, 1, 1);
+        else
+            FN(sup_body)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, M, 1, 0);
+    }
+#endif
+}
