@@ -26,13 +26,14 @@ def test_train_options(capsys):
     try:
         code = cli.main(["train", "--sizes", "784,12,8,10", "--activation", "tanh", "--optimizer", "momentum",
                          "--lr", "0.05", "--epochs", "1", "--batch-size", "50", "--batchnorm", "--dropout", "0.1",
-                         "--l2", "1e-4", "--seed", "3", "--threads", "1", "--backend", "reference", "--dtype", "float64"])
+                         "--l2", "1e-4", "--seed", "3", "--schedule", "cosine", "--threads", "1", "--backend", "reference", "--dtype", "float64"])
     finally:
         fastmlp.set_backend(old)
         fastmlp._config._num_threads = None
     out = capsys.readouterr().out
     assert code == 0
     assert "MLP [784, 12, 8, 10] tanh batchnorm, dropout 0.1, l2 0.0001" in out and "backend reference" in out
+    assert "SGD lr 0.05 cosine" in out
 
 
 def test_train_quiet(capsys):
