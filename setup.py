@@ -98,7 +98,11 @@ extensions = [
         "fastmlp._kernels",
         sources=["fastmlp/_kernels.pyx"] + sorted(glob.glob("csrc/*.c")),
         include_dirs=["csrc", np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # Built against numpy 2's headers, the extension runs on numpy >= 1.23 (the
+        # floor in pyproject.toml's dependencies): pinned here, not left to the
+        # default of whichever numpy builds the wheel.
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                       ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")],
         depends=sorted(glob.glob("csrc/*.h")) + sorted(glob.glob("fastmlp/*.pxi")),
     )
 ]

@@ -75,9 +75,197 @@ fm_gemm_info fm_gemm_query(int is_double);
 
 /* -- dense, activations, losses, penalties (dense.c activations.c loss.c penalty.c) -- */
 
+/* Activations (activations.c), element-wise over n elements; y may be x, dx may be dy.
+ * The backward works from the forward's output y (see reference.activation_backward). */
+void fm_activation_forward_f32(float *y, const float *x, fm_int n, fm_act act, float param,
+                               int n_threads);
+void fm_activation_forward_f64(double *y, const double *x, fm_int n, fm_act act, double param,
+                               int n_threads);
+void fm_activation_backward_f32(float *dx, const float *dy, const float *y, fm_int n, fm_act act,
+                                float param, int n_threads);
+void fm_activation_backward_f64(double *dx, const double *dy, const double *y, fm_int n,
+                                fm_act act, double param, int n_threads);
+/* softmax over rows: x y dy dx (n, c) */
+void fm_softmax_forward_f32(float *y, const float *x, fm_int n, fm_int c, int n_threads);
+void fm_softmax_forward_f64(double *y, const double *x, fm_int n, fm_int c, int n_threads);
+void fm_softmax_backward_f32(float *dx, const float *dy, const float *y, fm_int n, fm_int c,
+                             int n_threads);
+void fm_softmax_backward_f64(double *dx, const double *dy, const double *y, fm_int n, fm_int c,
+                             int n_threads);
+
+/* Dense (dense.c): y = act(x @ W + b), x (n, d_in) W (d_in, d_out) b (d_out,) or NULL.
+ * Backward: dz (n, d_out) scratch receiving dy * act'(.) (unused for FM_ACT_NONE), dx (n, d_in)
+ * or NULL, dW (d_in, d_out), db (d_out,) or NULL, y the forward's output. 0, or -1 when the
+ * GEMM workspace cannot be allocated. */
+int fm_dense_forward_f32(float *y, const float *x, const float *W, const float *b, fm_int n,
+                         fm_int d_in, fm_int d_out, fm_act act, float param, int n_threads);
+int fm_dense_forward_f64(double *y, const double *x, const double *W, const double *b, fm_int n,
+                         fm_int d_in, fm_int d_out, fm_act act, double param, int n_threads);
+int fm_dense_backward_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
+                          const float *x, const float *W, const float *y, fm_int n, fm_int d_in,
+                          fm_int d_out, fm_act act, float param, int n_threads);
+int fm_dense_backward_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
+                          const double *x, const double *W, const double *y, fm_int n,
+                          fm_int d_in, fm_int d_out, fm_act act, double param, int n_threads);
+
+/* Losses (loss.c): return the mean loss, write dL/d(input) into grad (NULL: loss only).
+ * logits target grad (n, c), labels (n,) in [0, c) (fm_labels_check: the first bad index
+ * or -1); mse and bce over `size` elements. */
+fm_int fm_labels_check(const int64_t *labels, fm_int n, fm_int c);
+double fm_softmax_cross_entropy_f32(float *grad, const float *logits, const int64_t *labels,
+                                    fm_int n, fm_int c, int n_threads);
+double fm_softmax_cross_entropy_f64(double *grad, const double *logits, const int64_t *labels,
+                                    fm_int n, fm_int c, int n_threads);
+double fm_softmax_cross_entropy_probs_f32(float *grad, const float *logits, const float *target,
+                                          fm_int n, fm_int c, int n_threads);
+double fm_softmax_cross_entropy_probs_f64(double *grad, const double *logits,
+                                          const double *target, fm_int n, fm_int c, int n_threads);
+double fm_kl_div_f32(float *grad, const float *logits, const float *target, fm_int n, fm_int c,
+                     int n_threads);
+double fm_kl_div_f64(double *grad, const double *logits, const double *target, fm_int n,
+                     fm_int c, int n_threads);
+double fm_mse_f32(float *grad, const float *output, const float *target, fm_int size,
+                  int n_threads);
+double fm_mse_f64(double *grad, const double *output, const double *target, fm_int size,
+                  int n_threads);
+double fm_bce_with_logits_f32(float *grad, const float *logits, const float *target, fm_int size,
+                              int n_threads);
+double fm_bce_with_logits_f64(double *grad, const double *logits, const double *target,
+                              fm_int size, int n_threads);
+
+/* Penalties (penalty.c): grad += l1 sign(w) + l2 w; returns l1 sum|w| + (l2/2) sum w^2. */
+double fm_penalty_f32(float *grad, const float *w, fm_int size, double l1, double l2,
+                      int n_threads);
+double fm_penalty_f64(double *grad, const double *w, fm_int size, double l1, double l2,
+                      int n_threads);
+
 /* -- batchnorm, dropout, rng, pooling (batchnorm.c dropout.c rng.c pooling.c) -- */
 
+/* Philox4x32-10 bits of elements 0..n-1 of stream (seed, counter) (rng.c; layout: rng.h) */
+void fm_rng_bits(uint32_t *out, fm_int n, uint64_t seed, uint64_t counter, int n_threads);
+/* out = (bits >> 8) * 2^-24, uniform on [0, 1) */
+void fm_rng_uniform_f32(float *out, fm_int n, uint64_t seed, uint64_t counter, int n_threads);
+void fm_rng_uniform_f64(double *out, fm_int n, uint64_t seed, uint64_t counter, int n_threads);
+
+/* inverted dropout, 0 <= p < 1: x, y, mask (n,) flat; mask uint8 0/1 */
+void fm_dropout_forward_f32(float *y, uint8_t *mask, const float *x, fm_int n, double p,
+                            uint64_t seed, uint64_t counter, int n_threads);
+void fm_dropout_forward_f64(double *y, uint8_t *mask, const double *x, fm_int n, double p,
+                            uint64_t seed, uint64_t counter, int n_threads);
+/* dy, dx, mask (n,) */
+void fm_dropout_backward_f32(float *dx, const float *dy, const uint8_t *mask, fm_int n, double p,
+                             int n_threads);
+void fm_dropout_backward_f64(double *dx, const double *dy, const uint8_t *mask, fm_int n,
+                             double p, int n_threads);
+
+/* BatchNorm, n >= 2: x, y (n,d); mean, rstd, gamma, beta, running_* (d,); running_* updated.
+ * Returns 0, or -1 when the workspace cannot be allocated (nothing written). */
+int fm_batchnorm_forward_train_f32(float *y, float *mean, float *rstd, float *running_mean,
+                                   float *running_var, const float *x, const float *gamma,
+                                   const float *beta, fm_int n, fm_int d, double momentum,
+                                   double eps, int n_threads);
+int fm_batchnorm_forward_train_f64(double *y, double *mean, double *rstd, double *running_mean,
+                                   double *running_var, const double *x, const double *gamma,
+                                   const double *beta, fm_int n, fm_int d, double momentum,
+                                   double eps, int n_threads);
+/* x, y (n,d); gamma, beta, running_* (d,) */
+int fm_batchnorm_forward_eval_f32(float *y, const float *x, const float *gamma, const float *beta,
+                                  const float *running_mean, const float *running_var, fm_int n,
+                                  fm_int d, double eps, int n_threads);
+int fm_batchnorm_forward_eval_f64(double *y, const double *x, const double *gamma,
+                                  const double *beta, const double *running_mean,
+                                  const double *running_var, fm_int n, fm_int d, double eps,
+                                  int n_threads);
+/* dy, x, dx (n,d); mean, rstd, gamma, dgamma, dbeta (d,); training 0: mean/rstd constants */
+int fm_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *mean, const float *rstd,
+                              const float *gamma, fm_int n, fm_int d, int training, int n_threads);
+int fm_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
+                              const double *x, const double *mean, const double *rstd,
+                              const double *gamma, fm_int n, fm_int d, int training, int n_threads);
+
+/* pooling, no padding: x (planes,h,w), y argmax (planes,ho,wo), ho = (h-kh)/sh+1; first max wins */
+void fm_maxpool2d_forward_f32(float *y, int32_t *argmax, const float *x, fm_int planes, fm_int h,
+                              fm_int w, fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+void fm_maxpool2d_forward_f64(double *y, int32_t *argmax, const double *x, fm_int planes, fm_int h,
+                              fm_int w, fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+/* dy argmax (planes,ho,wo), dx (planes,h,w) */
+void fm_maxpool2d_backward_f32(float *dx, const float *dy, const int32_t *argmax, fm_int planes,
+                               fm_int h, fm_int w, fm_int ho, fm_int wo, int n_threads);
+void fm_maxpool2d_backward_f64(double *dx, const double *dy, const int32_t *argmax, fm_int planes,
+                               fm_int h, fm_int w, fm_int ho, fm_int wo, int n_threads);
+void fm_avgpool2d_forward_f32(float *y, const float *x, fm_int planes, fm_int h, fm_int w, fm_int kh,
+                              fm_int kw, fm_int sh, fm_int sw, int n_threads);
+void fm_avgpool2d_forward_f64(double *y, const double *x, fm_int planes, fm_int h, fm_int w,
+                              fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+void fm_avgpool2d_backward_f32(float *dx, const float *dy, fm_int planes, fm_int h, fm_int w,
+                               fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+void fm_avgpool2d_backward_f64(double *dx, const double *dy, fm_int planes, fm_int h, fm_int w,
+                               fm_int kh, fm_int kw, fm_int sh, fm_int sw, int n_threads);
+
 /* -- optimizers and clipping (optim.c) -- */
+
+/* One update of a list of n_arrays parameter arrays, array a of sizes[a]
+ * elements: params[a] and its state arrays are updated in place from grads[a]
+ * (torch.optim's formulas; the list is split over threads as one index space).
+ * State slots: SGD momentum_buffers (only read when momentum != 0; with first
+ * set they are overwritten with the gradient, torch's first step); Adagrad
+ * state_sums; RMSprop square_avgs, momentum_buffers (momentum > 0), grad_avgs
+ * (centered); Adam exp_avgs, exp_avg_sqs. Unused slot lists may be NULL.
+ * Adagrad takes the already decayed clr; Adam takes this update's step (>= 1);
+ * decoupled selects AdamW's weight decay. */
+void fm_sgd_update_f32(float *const *params, float *const *momentum_buffers,
+                       const float *const *grads, const fm_int *sizes, fm_int n_arrays,
+                       double lr, double momentum, double dampening, double weight_decay,
+                       int nesterov, int first, int n_threads);
+void fm_sgd_update_f64(double *const *params, double *const *momentum_buffers,
+                       const double *const *grads, const fm_int *sizes, fm_int n_arrays,
+                       double lr, double momentum, double dampening, double weight_decay,
+                       int nesterov, int first, int n_threads);
+void fm_adagrad_update_f32(float *const *params, float *const *state_sums,
+                           const float *const *grads, const fm_int *sizes, fm_int n_arrays,
+                           double clr, double eps, double weight_decay, int n_threads);
+void fm_adagrad_update_f64(double *const *params, double *const *state_sums,
+                           const double *const *grads, const fm_int *sizes, fm_int n_arrays,
+                           double clr, double eps, double weight_decay, int n_threads);
+void fm_rmsprop_update_f32(float *const *params, float *const *square_avgs,
+                           float *const *momentum_buffers, float *const *grad_avgs,
+                           const float *const *grads, const fm_int *sizes, fm_int n_arrays,
+                           double lr, double alpha, double eps, double momentum,
+                           double weight_decay, int centered, int n_threads);
+void fm_rmsprop_update_f64(double *const *params, double *const *square_avgs,
+                           double *const *momentum_buffers, double *const *grad_avgs,
+                           const double *const *grads, const fm_int *sizes, fm_int n_arrays,
+                           double lr, double alpha, double eps, double momentum,
+                           double weight_decay, int centered, int n_threads);
+void fm_adam_update_f32(float *const *params, float *const *exp_avgs,
+                        float *const *exp_avg_sqs, const float *const *grads,
+                        const fm_int *sizes, fm_int n_arrays, double lr, double beta1,
+                        double beta2, double eps, double weight_decay, int decoupled,
+                        fm_int step, int n_threads);
+void fm_adam_update_f64(double *const *params, double *const *exp_avgs,
+                        double *const *exp_avg_sqs, const double *const *grads,
+                        const fm_int *sizes, fm_int n_arrays, double lr, double beta1,
+                        double beta2, double eps, double weight_decay, int decoupled,
+                        fm_int step, int n_threads);
+
+/* Global L2 norm of a list of arrays into *norm: sums of squares in double over
+ * fixed blocks added in block order (the same bits for any n_threads); float64
+ * sums that overflow or underflow are redone with an exact power-of-two scale.
+ * Returns 0, or -1 when the per-block partial sums cannot be allocated. */
+int fm_grad_norm_f32(double *norm, const float *const *grads, const fm_int *sizes,
+                     fm_int n_arrays, int n_threads);
+int fm_grad_norm_f64(double *norm, const double *const *grads, const fm_int *sizes,
+                     fm_int n_arrays, int n_threads);
+/* grads[a][i] *= (T)scale;  grads[a][i] = clamp(grads[a][i], lo, hi), NaN kept. */
+void fm_grad_scale_f32(float *const *grads, const fm_int *sizes, fm_int n_arrays, double scale,
+                       int n_threads);
+void fm_grad_scale_f64(double *const *grads, const fm_int *sizes, fm_int n_arrays,
+                       double scale, int n_threads);
+void fm_grad_clamp_f32(float *const *grads, const fm_int *sizes, fm_int n_arrays, double lo,
+                       double hi, int n_threads);
+void fm_grad_clamp_f64(double *const *grads, const fm_int *sizes, fm_int n_arrays, double lo,
+                       double hi, int n_threads);
 
 #ifdef __cplusplus
 }

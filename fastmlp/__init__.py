@@ -19,6 +19,9 @@ from . import ops, reference  # noqa: E402
 
 _config._init_from_environment()
 
+from . import callbacks, data, datasets, init, layers, losses, optim  # noqa: E402
+from .model import MLP, Sequential, load  # noqa: E402
+
 
 def show_config(file=None):
     """Print (and return as a dict) version, backend, OpenMP, threads and SIMD path."""
@@ -58,4 +61,14 @@ __all__ = [
     "get_backend",
     "ops",
     "reference",
+    "Sequential",
+    "MLP",
+    "load",
+    "layers",
+    "losses",
+    "optim",
+    "init",
+    "callbacks",
+    "data",
+    "datasets",
 ]

@@ -119,4 +119,7 @@ def gemm(cnp.ndarray c not None, cnp.ndarray a not None, cnp.ndarray b not None,
 
 
 # ------------------------------------------------------------ kernel families
+include "_kernels_dense.pxi"
+include "_kernels_bn.pxi"
+include "_kernels_optim.pxi"
 include "_kernels_gemm.pxi"
