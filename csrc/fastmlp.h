@@ -267,6 +267,28 @@ void fm_grad_clamp_f32(float *const *grads, const fm_int *sizes, fm_int n_arrays
 void fm_grad_clamp_f64(double *const *grads, const fm_int *sizes, fm_int n_arrays, double lo,
                        double hi, int n_threads);
 
+/* -- inference chains (infer.c) -- */
+
+/* One step of an inference chain; the arrays are the layers' own (read only).
+ * DENSE: y = act(x @ W + b), W (d_in, d_out), b (d_out,) or NULL, act/param as the
+ * epilogue's. ACT: y = act(x) (param: LeakyReLU slope, ELU alpha). SOFTMAX over rows.
+ * BATCHNORM (eval): gamma beta mean var (d_in,), param = eps. d_in == d_out but for DENSE. */
+typedef enum { FM_STEP_DENSE = 0, FM_STEP_ACT = 1, FM_STEP_SOFTMAX = 2, FM_STEP_BATCHNORM = 3 } fm_step_kind;
+typedef struct {
+    int kind;
+    fm_int d_in, d_out;
+    const void *W, *b;
+    const void *gamma, *beta, *mean, *var;
+    fm_act act;
+    double param;
+} fm_infer_step;
+/* y (n, last d_out) = the chain applied to x (n, steps[0].d_in), rows independent.
+ * 0; -1 workspace allocation failed; -2 x holds NaN or Inf; -3 a bad step. */
+int fm_infer_forward_f32(float *y, const float *x, fm_int n, const fm_infer_step *steps,
+                         int n_steps, int n_threads);
+int fm_infer_forward_f64(double *y, const double *x, fm_int n, const fm_infer_step *steps,
+                         int n_steps, int n_threads);
+
 #ifdef __cplusplus
 }
 #endif
