@@ -7,6 +7,8 @@ machines: AVX2 kernels) and with it unset (OpenBLAS picks its AVX-512 kernels).
 
     python benchmarks/bench_gemm.py                  # table to stdout
     python benchmarks/bench_gemm.py --markdown       # markdown table (for RESULTS.md)
+    python benchmarks/bench_gemm.py --small --backward --threads 1 --clock thread
+                                                     # the course's small shapes, CPU time
 
 Shapes: the products an MLP's dense layers run, forward (x @ W), backward for the
 weights (x^T @ dy) and for the inputs (dy @ W^T), at batch M in {10, 64, 256} and
@@ -21,6 +23,9 @@ import time
 
 SHAPES = [(m, k, n) for m in (10, 64, 256) for (k, n) in ((784, 30), (784, 2048), (2048, 2048), (2048, 10))]
 SHAPES.append((1024, 1024, 1024))
+# the course network (batch 10, [784, 30, 10]) and the other small MLP shapes
+SMALL_SHAPES = [(10, 784, 30), (10, 30, 10), (64, 784, 100), (256, 784, 100), (64, 784, 30),
+                (256, 784, 30), (10, 2048, 10), (64, 2048, 10), (256, 2048, 10)]
 
 
 def products(m, k, n):
@@ -33,7 +38,7 @@ def products(m, k, n):
     ]
 
 
-def child(n_threads, repeat, include_backward):
+def child(n_threads, repeat, include_backward, small=False, clock="wall"):
     os.environ["OPENBLAS_NUM_THREADS"] = str(n_threads)
     import numpy as np
 
@@ -42,7 +47,10 @@ def child(n_threads, repeat, include_backward):
     fastmlp.set_num_threads(n_threads)
     rng = np.random.default_rng(0)
     rows = []
-    for m, k, n in SHAPES:
+    # thread CPU time leaves out the time a busy machine takes the core away
+    # (1 thread only: both libraries then run in this thread)
+    timer = time.thread_time if clock == "thread" else time.perf_counter
+    for m, k, n in (SMALL_SHAPES if small else SHAPES):
         prods = products(m, k, n) if include_backward else products(m, k, n)[:1]
         for label, sa, sb, ta, tb, flops in prods:
             a = rng.standard_normal(sa, dtype=np.float32)
@@ -58,17 +66,17 @@ def child(n_threads, repeat, include_backward):
             samples = {"ours": [], "numpy": []}
             for _ in range(repeat):
                 for name, fn in (("ours", ours), ("numpy", theirs)):
-                    t0 = time.perf_counter()
+                    t0 = timer()
                     for _ in range(inner):
                         fn()
-                    samples[name].append((time.perf_counter() - t0) / inner)
+                    samples[name].append((timer() - t0) / inner)
             med = {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
             rows.append({"shape": f"{m}x{k}x{n}", "product": label,
                          "ours": flops / med["ours"] / 1e9, "numpy": flops / med["numpy"] / 1e9})
     print(json.dumps(rows))
 
 
-def run_child(n_threads, coretype, repeat, include_backward):
+def run_child(n_threads, coretype, repeat, include_backward, small=False, clock="wall"):
     env = dict(os.environ)
     if coretype is None:
         env.pop("OPENBLAS_CORETYPE", None)
@@ -77,6 +85,9 @@ def run_child(n_threads, coretype, repeat, include_backward):
     cmd = [sys.executable, __file__, "--child", str(n_threads), "--repeat", str(repeat)]
     if include_backward:
         cmd.append("--backward")
+    if small:
+        cmd.append("--small")
+    cmd += ["--clock", clock]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -88,9 +99,12 @@ def main():
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--backward", action="store_true", help="also time x^T@dy and dy@W^T")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--small", action="store_true", help="the course's small shapes instead")
+    ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                    help="thread: CPU time of the calling thread (1 thread runs on a busy machine)")
     args = ap.parse_args()
     if args.child is not None:
-        child(args.child, args.repeat, args.backward)
+        child(args.child, args.repeat, args.backward, args.small, args.clock)
         return
     import fastmlp
 
@@ -99,8 +113,12 @@ def main():
     print(f"fastmlp {cfg['version']}, GEMM path {cfg['gemm_f32']}, OpenMP {cfg['openmp']}; "
           f"numpy {cfg['numpy']}; OPENBLAS_CORETYPE in environment: {env_core}")
     for nt in [int(t) for t in args.threads.split(",")]:
-        env_rows = run_child(nt, os.environ.get("OPENBLAS_CORETYPE"), args.repeat, args.backward)
-        avx512_rows = run_child(nt, None, args.repeat, args.backward)
+        if args.clock == "thread" and nt != 1:
+            print(f"(skipping {nt} threads: --clock thread measures 1 thread only)")
+            continue
+        env_rows = run_child(nt, os.environ.get("OPENBLAS_CORETYPE"), args.repeat, args.backward,
+                             args.small, args.clock)
+        avx512_rows = run_child(nt, None, args.repeat, args.backward, args.small, args.clock)
         if args.markdown:
             print(f"\n**{nt} thread(s)**, GFLOP/s (median of {args.repeat} alternating runs)\n")
             print("| M x K x N | product | fastmlp | numpy (env: " + env_core + ") | numpy (AVX-512) | "

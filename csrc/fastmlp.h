@@ -337,6 +337,27 @@ void fm_train_plan_free(fm_train_plan *plan);
 fm_int fm_train_plan_run(fm_train_plan *plan, const void *X, const void *T, const int64_t *labels,
                          const int64_t *order, const fm_int *starts, fm_int b0, fm_int n_batches,
                          double *losses, fm_int *correct, int *status, int n_threads);
+/* -- inference chains (infer.c) -- */
+
+/* One step of an inference chain; the arrays are the layers' own (read only).
+ * DENSE: y = act(x @ W + b), W (d_in, d_out), b (d_out,) or NULL, act/param as the
+ * epilogue's. ACT: y = act(x) (param: LeakyReLU slope, ELU alpha). SOFTMAX over rows.
+ * BATCHNORM (eval): gamma beta mean var (d_in,), param = eps. d_in == d_out but for DENSE. */
+typedef enum { FM_STEP_DENSE = 0, FM_STEP_ACT = 1, FM_STEP_SOFTMAX = 2, FM_STEP_BATCHNORM = 3 } fm_step_kind;
+typedef struct {
+    int kind;
+    fm_int d_in, d_out;
+    const void *W, *b;
+    const void *gamma, *beta, *mean, *var;
+    fm_act act;
+    double param;
+} fm_infer_step;
+/* y (n, last d_out) = the chain applied to x (n, steps[0].d_in), rows independent.
+ * 0; -1 workspace allocation failed; -2 x holds NaN or Inf; -3 a bad step. */
+int fm_infer_forward_f32(float *y, const float *x, fm_int n, const fm_infer_step *steps,
+                         int n_steps, int n_threads);
+int fm_infer_forward_f64(double *y, const double *x, fm_int n, const fm_infer_step *steps,
+                         int n_steps, int n_threads);
 
 #ifdef __cplusplus
 }

@@ -138,7 +138,7 @@ def test_bad_spaces():
 def test_mlp_objective_end_to_end_in_worker_processes():
     from fastmlp.datasets import load_mnist_sample
 
-    (X, y), (Xv, yv) = load_mnist_sample()
+    X, y, Xv, yv = load_mnist_sample()
     objective = search.MLPObjective(X[:600], y[:600], Xv[:300], yv[:300], hidden=16, epochs=2, batch_size=32)
     space = {"lr": search.loguniform(1e-3, 1e-1), "optimizer": search.choice(["sgd", "adam"])}
     serial = search.RandomSearch(objective, space, n_trials=4, seed=0, n_jobs=1).run()

@@ -1,0 +1,110 @@
+/* infer_impl.h: the inference chain, included by infer.c per dtype with T,
+ * FN(name), GEMM_EX, ACT_FORWARD, SOFTMAX_FORWARD and BN_EVAL defined. */
+
+/* 1 when x[0..count) are all finite: exponent bits tested as integers, which
+ * vectorises (a float sum would not, without reassociation). */
+static int FN(all_finite)(const T *x, fm_int count)
+{
+    int bad = 0;
+    for (fm_int i = 0; i < count; i++) {
+        if (sizeof(T) == 4) {
+            uint32_t u;
+            memcpy(&u, x + i, 4);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        } else {
+            uint64_t u;
+            memcpy(&u, x + i, 8);
+            bad |= (u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
+        }
+    }
+    return !bad;
+}
+
+/* rows of x through every step into y; buf0/buf1 hold the activations between
+ * steps (FM_INFER_ROWS x the widest intermediate width each) */
+static int FN(run_block)(T *y, const T *x, fm_int rows, const fm_infer_step *steps, int n_steps,
+                         T *buf0, T *buf1, int nt)
+{
+    if (!FN(all_finite)(x, rows * steps[0].d_in))
+        return -2;
+    const T *src = x;
+    for (int s = 0; s < n_steps; s++) {
+        const fm_infer_step *st = &steps[s];
+        T *dst = s == n_steps - 1 ? y : (src == buf0 ? buf1 : buf0);
+        int rc = 0;
+        switch (st->kind) {
+        case FM_STEP_DENSE: {
+            const fm_epilogue ep = {st->b, st->act, st->param};
+            rc = GEMM_EX(0, 0, rows, st->d_out, st->d_in, (T)1, src, st->d_in, (const T *)st->W,
+                         st->d_out, (T)0, dst, st->d_out, &ep, nt);
+            break;
+        }
+        case FM_STEP_ACT:
+            ACT_FORWARD(dst, src, rows * st->d_in, st->act, (T)st->param, nt);
+            break;
+        case FM_STEP_SOFTMAX:
+            SOFTMAX_FORWARD(dst, src, rows, st->d_in, nt);
+            break;
+        case FM_STEP_BATCHNORM:
+            rc = BN_EVAL(dst, src, (const T *)st->gamma, (const T *)st->beta,
+                         (const T *)st->mean, (const T *)st->var, rows, st->d_in, st->param, nt);
+            break;
+        default:
+            rc = -3;
+        }
+        if (rc != 0)
+            return rc;
+        src = dst;
+    }
+    return 0;
+}
+
+typedef struct {
+    T *y;
+    const T *x;
+    fm_int n, width;
+    const fm_infer_step *steps;
+    int n_steps, inner_threads, err;
+} FN(infer_ctx);
+
+/* blocks [b0, b1) of FM_INFER_ROWS rows, in this thread's workspace */
+static void FN(infer_range)(void *p, fm_int b0, fm_int b1)
+{
+    FN(infer_ctx) *c = p;
+    const fm_int d_in = c->steps[0].d_in, d_out = c->steps[c->n_steps - 1].d_out;
+    T *buf0 = fm_workspace(2, (size_t)(2 * FM_INFER_ROWS * c->width) * sizeof(T));
+    int rc = buf0 ? 0 : -1;
+    for (fm_int b = b0; b < b1 && rc == 0; b++) {
+        const fm_int r0 = b * FM_INFER_ROWS, rows = FM_MIN(FM_INFER_ROWS, c->n - r0);
+        rc = FN(run_block)(c->y + r0 * d_out, c->x + r0 * d_in, rows, c->steps, c->n_steps, buf0,
+                           buf0 + FM_INFER_ROWS * c->width, c->inner_threads);
+    }
+    if (rc != 0) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        c->err = rc;
+    }
+}
+
+static int FN(infer_forward)(T *y, const T *x, fm_int n, const fm_infer_step *steps,
+                             int n_steps, int n_threads)
+{
+    if (n <= 0 || n_steps <= 0)
+        return n_steps <= 0 ? -3 : 0;
+    fm_int width = 1;
+    double flops = 0;
+    for (int s = 0; s < n_steps; s++) {
+        width = FM_MAX(width, steps[s].d_out);
+        if (steps[s].kind == FM_STEP_DENSE)
+            flops += 2.0 * (double)steps[s].d_in * (double)steps[s].d_out;
+    }
+    FN(infer_ctx) c = {y, x, n, width, steps, n_steps, n_threads, 0};
+    const fm_int blocks = (n + FM_INFER_ROWS - 1) / FM_INFER_ROWS;
+    /* whole blocks per thread when there are enough of them and enough work */
+    const int outer = blocks >= 2 ? fm_threads_for(flops * (double)n / 50.0, n_threads) : 1;
+    if (outer > 1)
+        c.inner_threads = 1;
+    fm_parallel_for(blocks, 1, outer, FN(infer_range), &c);
+    return c.err;
+}
