@@ -132,8 +132,25 @@ def build(model, X, y, labels, bounds, loss, optimizer, l1, l2, clip_norm, clip_
     cap = max(e - s for s, e in bounds)
     plan = be.TrainPlan([{k: v for k, v in s.items() if k != "layer"} for s in specs],
                         dtype == np.float64, cap, X.shape[1], d_t, loss_kind)
-    return Trainer(model, plan, specs, kind, X, y, labels, bounds, optimizer, penalize, clip_norm,
-                   clip_value)
+    trainer = Trainer(model, plan, specs, kind, X, y, labels, bounds, optimizer, penalize, clip_norm,
+                      clip_value)
+    trainer._rebuild = lambda: build(model, X, y, labels, bounds, loss, optimizer, l1, l2, clip_norm,
+                                     clip_value, batch_cbs, track_gradients)
+    return trainer
+
+
+def _signature(model):
+    """What the layer specs were made from: the arrays (by identity) and the
+    hyperparameters a callback could change between epochs."""
+    sig = []
+    for layer, _ in model._plan:
+        act = getattr(layer, "fused_activation", None)
+        sig.append((type(layer), type(act), getattr(act, "param", None), getattr(layer, "param", None),
+                    getattr(layer, "l1", None), getattr(layer, "l2", None), getattr(layer, "p", None),
+                    getattr(layer, "_seed", None), getattr(layer, "momentum", None),
+                    getattr(layer, "eps", None), getattr(layer, "need_input_grad", None),
+                    tuple(id(a) for d in (layer.params, layer.grads, layer.buffers) for a in d.values())))
+    return sig
 
 
 class Trainer:
@@ -150,6 +167,21 @@ class Trainer:
         self.losses = np.empty(len(bounds), np.float64)
         self.correct = np.zeros(len(bounds), np.int64)
         self.batch_seconds = None
+        self.signature = _signature(model)
+        self._rebuild = None
+
+    def _follow_model(self):
+        """Rebuild the plan when a callback replaced a layer's arrays or changed a
+        layer's hyperparameters since the last epoch (the Python loop would see it)."""
+        sig = _signature(self.model)
+        if sig == self.signature:
+            return
+        fresh = self._rebuild() if self._rebuild is not None else None
+        if fresh is None:
+            raise RuntimeError("the model's layers changed during fit in a way the compiled training "
+                               "plan cannot follow; change them between fits")
+        self.plan, self.specs = fresh.plan, fresh.specs  # penalize: fixed per fit, as fit's loop
+        self.signature = sig
 
     def _sync_in(self):
         """Optimizer arrays, hyperparameters and counters from the Python objects."""
@@ -191,6 +223,8 @@ class Trainer:
     def run_epoch(self, order, batch_cbs):
         """One epoch's batches: (loss_sum, correct, failure) as fit's loop computes
         them; failure is (batch, loss) for a non-finite loss, else None."""
+        with self.model._step_lock:
+            self._follow_model()
         model, plan = self.model, self.plan
         n_batches = len(self.sizes)
         if order is not None:

@@ -326,3 +326,16 @@ def test_reference_backend_keeps_python_loop(monkeypatch):
     finally:
         fastmlp.set_backend("c")
     assert seen == [None]
+
+
+def test_callbacks_changing_layers_between_epochs(monkeypatch):
+    # a callback that schedules dropout and a layer's penalty: the plan follows
+    class Change(callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.layers[2].p = 0.0 if epoch == 1 else 0.1 * (epoch + 1)
+            self.model.layers[3].l2 = 1e-3 * epoch
+
+    X, y = _data(n=50)
+    _check(lambda: fastmlp.MLP([12, 9, 4], activation="relu", dropout=0.2, seed=3),
+           OPTIMIZERS["sgd_momentum"], monkeypatch, X, y, epochs=4, batch_size=8, l1=1e-4,
+           callbacks=[Change()])
