@@ -339,3 +339,25 @@ def test_callbacks_changing_layers_between_epochs(monkeypatch):
     _check(lambda: fastmlp.MLP([12, 9, 4], activation="relu", dropout=0.2, seed=3),
            OPTIMIZERS["sgd_momentum"], monkeypatch, X, y, epochs=4, batch_size=8, l1=1e-4,
            callbacks=[Change()])
+
+
+def test_interrupt_between_chunks_keeps_counters_in_step(monkeypatch):
+    # Ctrl-C reaches Python between chunks: every counter matches the batches done
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    def interrupt(self, batch, logs=None):
+        if batch == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.ProgressBar, "on_batch_end", interrupt)
+    X, y = _data(n=80)
+    model = fastmlp.MLP([12, 9, 4], dropout=0.3, batchnorm=True, seed=1)
+    opt = optim.Adam(lr=0.01)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, epochs=1, batch_size=4, optimizer=opt,
+                  callbacks=[callbacks.ProgressBar(file=Tty())], verbose=0)
+    done = opt._step
+    assert done == _plan.FIRST_CHUNK
+    assert _counters(model) == [("batches", done), ("calls", done)]
