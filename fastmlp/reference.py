@@ -98,15 +98,35 @@ def rng_uniform(out, seed, counter, n_threads=None):
     return out
 
 
+def dropout_uniform(n, seed, counter):
+    """The 24-bit uniforms u_i = (b_i * 2**16 + r_i) * 2**-24 dropout compares with p,
+    as integers b_i * 2**16 + r_i (int64, i < n).
+
+    b_i is byte i % 4 (little-endian) of word i // 4 of rng_bits(seed, counter): one
+    Philox word serves 4 elements. The low 16 bits r_i are the high half of word 0
+    of the Philox block with counter (lo(i), hi(i) | 2**31, counter_lo, counter_hi)
+    under the same key (block indices with the top bit set are never used by
+    rng_bits for n < 2**63). A kernel needs r_i only when b_i equals the top byte of
+    the threshold (1 element in 256): that decides every other comparison.
+    """
+    words = rng_bits(np.empty(-(-n // 4), np.uint32), seed, counter)
+    b = words.astype("<u4").view(np.uint8)[:n].astype(np.int64)
+    i = np.arange(n, dtype=np.uint64)
+    r = philox4x32_10(i & np.uint64(_U32), (i >> np.uint64(32)) | np.uint64(0x80000000),
+                      counter & _U32, (counter >> 32) & _U32, seed & _U32, (seed >> 32) & _U32)[0]
+    return b * 65536 + (r >> np.uint32(16)).astype(np.int64)
+
+
 def dropout_forward(y, mask, x, p, seed, counter, n_threads=None):
-    """Inverted dropout: keep_i = (u_i >= p) with u = rng_uniform(seed, counter),
-    mask_i = keep_i (uint8 0/1), y = x * m with m_i = keep_i ? 1/(1-p) : 0.
+    """Inverted dropout: keep_i = (u_i >= p) with u = dropout_uniform(seed, counter)
+    * 2**-24, i.e. u_i * 2**24 >= ceil(p * 2**24); mask_i = keep_i (uint8 0/1),
+    y = x * m with m_i = keep_i ? 1/(1-p) : 0.
 
     A multiplication, as in PyTorch, so NaN/Inf in a dropped element still give
     NaN. The scale 1/(1-p) is rounded once to x's dtype.
     """
-    u = rng_uniform(np.empty(x.shape, np.float64), seed, counter)
-    mask[...] = u >= p
+    u = dropout_uniform(x.size, seed, counter).reshape(x.shape)
+    mask[...] = u >= int(np.ceil(p * 2.0**24))
     scale = x.dtype.type(1.0 / (1.0 - p))
     with np.errstate(invalid="ignore", over="ignore"):
         np.multiply(x, np.where(mask != 0, scale, x.dtype.type(0)), out=y)
