@@ -287,3 +287,12 @@ def test_dropout_ties_on_the_top_byte_decided_by_16_more_bits(backend):
     ties = b == 128
     assert (m[b > 128] == 1).all() and (m[b < 128] == 0).all()
     assert ties.sum() > 5000 and abs(m[ties].mean() - 0.5) < 0.05
+
+
+def test_dropout_mask_is_uniform_threshold():
+    # the reference's tie-only draw equals comparing the full 24-bit uniforms
+    for p in (0.0, 0.1, 0.5, 0.73):
+        u = reference.dropout_uniform(5000, 9, 4)
+        _, m = ops.dropout_forward(np.ones(5000), p, seed=9, counter=4)
+        np.testing.assert_array_equal(m, u >= np.ceil(p * 2**24))
+        assert u.min() >= 0 and u.max() < 2**24
