@@ -11,6 +11,7 @@ from fastmlp import _config
 
 HAVE_C = _config._kernels is not None
 ALL_ISAS = ("generic", "avx2", "avx512")
+PARALLEL_MIN_NS = 200000.0  # csrc/runtime.c's default
 
 
 def supported_isas():
@@ -37,8 +38,13 @@ def dtype(request):
 def n_threads(request):
     old = _config._num_threads
     fastmlp.set_num_threads(request.param)
+    if HAVE_C and request.param > 1:
+        # small test inputs would stay serial: force the parallel paths
+        _config._kernels.set_parallel_min_ns(0.0)
     yield request.param
     _config._num_threads = old
+    if HAVE_C:
+        _config._kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
 
 
 @pytest.fixture(params=supported_isas() or ["none"])
