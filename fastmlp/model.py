@@ -85,8 +85,14 @@ def _numeric_array(a, name):
     return arr
 
 
+def _all_finite(arr):
+    # min and max propagate NaN and expose Inf without a temporary the size of
+    # the data (np.isfinite(X).all() cost more than an epoch of training)
+    return arr.dtype.kind != "f" or arr.size == 0 or bool(np.isfinite(arr.min()) and np.isfinite(arr.max()))
+
+
 def _check_finite(arr, name):
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if not _all_finite(arr):
         n_nan = int(np.isnan(arr).sum())
         n_inf = int(arr.size - n_nan - np.isfinite(arr).sum())
         raise ValueError(f"{name} contains non-finite values: {n_nan} NaN and {n_inf} Inf")
@@ -284,10 +290,12 @@ class Sequential:
             raise ValueError(f"{name}: the model expected input of shape {expected}, got {arr.shape}")
         if arr.shape[0] == 0:
             raise ValueError(f"{name} is empty: shape {arr.shape}")
-        _check_finite(arr, name)
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        _check_finite(arr, f"{name} (converted to {self.dtype.name})")
-        return arr
+        converted = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not _all_finite(converted):
+            # name the culprit: the data itself, or its conversion (1e300 -> float32 inf)
+            _check_finite(arr, name)
+            _check_finite(converted, f"{name} (converted to {self.dtype.name})")
+        return converted
 
     def _n_outputs(self):
         shape = self.output_shape
