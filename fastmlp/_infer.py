@@ -50,10 +50,10 @@ def _steps(model):
             if layer.in_features != width:
                 return None
             arrays = {"W": layer.params["W"]}
-            checks.append((layer.params, "W", layer.params["W"]))
+            checks.append((layer, "params", "W", layer.params["W"]))
             if "b" in layer.params:
                 arrays["b"] = layer.params["b"]
-                checks.append((layer.params, "b", layer.params["b"]))
+            checks.append((layer, "params", "b", layer.params.get("b")))
             act, param = "identity", 0.0
             if isinstance(nxt, _layers._Activation) and nxt.name != "softmax":
                 act, param = nxt.name, float(nxt.param)
@@ -71,8 +71,9 @@ def _steps(model):
             p, b = layer.params, layer.buffers
             arrays = {"gamma": p["gamma"], "beta": p["beta"], "mean": b["running_mean"],
                       "var": b["running_var"]}
-            checks += [(p, "gamma", p["gamma"]), (p, "beta", p["beta"]),
-                       (b, "running_mean", b["running_mean"]), (b, "running_var", b["running_var"])]
+            checks += [(layer, "params", "gamma", p["gamma"]), (layer, "params", "beta", p["beta"]),
+                       (layer, "buffers", "running_mean", b["running_mean"]),
+                       (layer, "buffers", "running_var", b["running_var"])]
             specs.append(("batchnorm", width, width, arrays, "identity", float(layer.eps)))
         elif isinstance(layer, (_layers.Dropout, _layers.Flatten)):
             pass  # identity at inference on (N, features)
@@ -80,7 +81,9 @@ def _steps(model):
             return None
         i += 1
     dtype = model.dtype
-    for _, _, a in checks:
+    for _, _, _, a in checks:
+        if a is None:
+            continue
         if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned):
             return None
     return specs, checks, d_in, width
@@ -117,8 +120,8 @@ class InferencePlan:
 
     def valid(self):
         """False once a layer's array was replaced by another object."""
-        for container, key, array in self._checks:
-            if container.get(key) is not array:
+        for layer, attr, key, array in self._checks:
+            if getattr(layer, attr).get(key) is not array:
                 return False
         return self._model() is not None and _config.backend() is self._kernels
 
