@@ -3,6 +3,7 @@ against the machine's STREAM-triad bandwidth (benchmarks/_common.py).
 
     pytest benchmarks/bench_kernels_bn.py --benchmark-only          # pytest-benchmark table
     python benchmarks/bench_kernels_bn.py [--threads 1 2] [--markdown]  # GB/s and % of triad
+    python benchmarks/bench_kernels_bn.py --paired       # % of triad, triad timed alongside each round
 
 Bytes are counted honestly, as the minimum traffic of each kernel's algorithm
 (float32, E = elements): dropout forward reads x and writes y and the uint8 mask
@@ -119,13 +120,37 @@ def test_pooling(benchmark, triad, bench_backend, kernel, shape):
 
 # ------------------------------------------------------------------ script
 
+def paired_pct_triad(fn, nbytes, n_threads, rounds=7):
+    """Median over rounds of (kernel GB/s) / (triad GB/s), the two measured back to
+    back in each round, so a machine whose load drifts (shared CPUs) affects both
+    alike. Returns (median %, median kernel seconds)."""
+    pcts, times = [], []
+    for _ in range(rounds):
+        tb = triad_bandwidth(n_threads, n=1 << 24, repeat=3)
+        t = median_time(fn, repeat=3, min_time=0.02)[0]
+        pcts.append(100 * nbytes / t / 1e9 / tb)
+        times.append(t)
+    return float(np.median(pcts)), float(np.median(times))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--sizes", default="all", choices=["all", "large"])
     ap.add_argument("--reference", action="store_true", help="also time the numpy reference")
+    ap.add_argument("--paired", action="store_true",
+                    help="only %% of triad, triad and kernel timed back to back per round (shared machines)")
     args = ap.parse_args()
+    if args.paired:
+        for nt in args.threads:
+            fastmlp.set_num_threads(nt)
+            for n, d in SIZES[-1:]:
+                for name, (fn, nbytes) in _cases(n, d).items():
+                    pct, t = paired_pct_triad(fn, nbytes, nt)
+                    print(f"{nt} thr  {name:13s} {n}x{d}  {t * 1e3:8.3f} ms  {pct:5.0f}% of triad "
+                          f"(isa {fastmlp._config.get_isa()})")
+        return
     sizes = SIZES if args.sizes == "all" else SIZES[-1:]
     pools = POOL_SIZES if args.sizes == "all" else POOL_SIZES[-1:]
     sep = " | " if args.markdown else "  "

@@ -31,7 +31,8 @@ typedef struct {
     fm_range_fn stats, affine, bsum, dx_train, dx_eval;
 } bn_kernels;
 
-/* partials and coefficients in one workspace of the calling thread */
+/* partials and coefficients in one workspace of the calling thread; with no rows
+ * (n == 0) the single block of partials is zero, so the sums come out 0 */
 static int bn_setup(bn_ctx *c, fm_int n, fm_int d)
 {
     memset(c, 0, sizeof *c);
@@ -39,14 +40,17 @@ static int bn_setup(bn_ctx *c, fm_int n, fm_int d)
     c->d = d;
     c->nrb = (n + BN_RB - 1) / BN_RB;
     c->nfc = (d + BN_FC - 1) / BN_FC;
-    double *ws = (double *)fm_workspace(BN_WS_SLOT, (size_t)(2 * c->nrb + 3) * (size_t)d * sizeof(double));
+    const fm_int nb = FM_MAX(c->nrb, 1);
+    double *ws = (double *)fm_workspace(BN_WS_SLOT, (size_t)(2 * nb + 3) * (size_t)FM_MAX(d, 1) * sizeof(double));
     if (!ws)
         return -1;
     c->p1 = ws;
-    c->p2 = ws + c->nrb * d;
-    c->ca = ws + 2 * c->nrb * d;
-    c->cm = ws + (2 * c->nrb + 1) * d;
-    c->ck = ws + (2 * c->nrb + 2) * d;
+    c->p2 = ws + nb * d;
+    c->ca = ws + 2 * nb * d;
+    c->cm = ws + (2 * nb + 1) * d;
+    c->ck = ws + (2 * nb + 2) * d;
+    if (c->nrb == 0)
+        memset(ws, 0, (size_t)(2 * d) * sizeof(double));
     return 0;
 }
 

@@ -209,7 +209,7 @@ int FN(fm_batchnorm_forward_eval)(T *y, const T *x, const T *gamma, const T *bet
     c.y = y;
     c.beta = beta;
     c.mean = running_mean;
-    T *ca = (T *)fm_workspace(BN_WS_SLOT, (size_t)d * sizeof(T));
+    T *ca = (T *)fm_workspace(BN_WS_SLOT, (size_t)FM_MAX(d, 1) * sizeof(T));
     if (!ca)
         return -1;
     for (fm_int j = 0; j < d; j++)

@@ -1,6 +1,58 @@
 /* pooling_impl.h: pooling bodies for one dtype, included by pooling.c with
  * T = float / double and FN(name) = name ## _f32 / _f64. */
 
+/* Row kernels over the wo output columns of one window offset; for the sums `sw`
+ * becomes a compile-time constant (1, 2) after inlining where it can be, so the
+ * strided accesses vectorise with shuffles. */
+FM_INLINE void FN(max_row_sw)(T *FM_RESTRICT yr, int32_t *FM_RESTRICT ar, const T *FM_RESTRICT xr,
+                              int32_t off, fm_int wo, const fm_int sw)
+{
+    for (fm_int j = 0; j < wo; j++) {
+        const T v = xr[j * sw], best = yr[j];
+        const int take = (v > best) | ((v != v) & (best == best));
+        yr[j] = take ? v : best;
+        ar[j] = take ? off + (int32_t)(j * sw) : ar[j];
+    }
+}
+
+/* (a constant stride of 2 made GCC's max loop slower than the runtime-stride one) */
+FM_INLINE void FN(max_row)(T *yr, int32_t *ar, const T *xr, int32_t off, fm_int wo, fm_int sw)
+{
+    FN(max_row_sw)(yr, ar, xr, off, wo, sw);
+}
+
+FM_INLINE void FN(add_row_sw)(T *FM_RESTRICT yr, const T *FM_RESTRICT xr, fm_int wo, const fm_int sw)
+{
+    for (fm_int j = 0; j < wo; j++)
+        yr[j] += xr[j * sw];
+}
+
+FM_INLINE void FN(add_row)(T *yr, const T *xr, fm_int wo, fm_int sw)
+{
+    if (sw == 1)
+        FN(add_row_sw)(yr, xr, wo, 1);
+    else if (sw == 2)
+        FN(add_row_sw)(yr, xr, wo, 2);
+    else
+        FN(add_row_sw)(yr, xr, wo, sw);
+}
+
+FM_INLINE void FN(scatter_row_sw)(T *FM_RESTRICT dr, const T *FM_RESTRICT gr, fm_int wo, const fm_int sw)
+{
+    for (fm_int j = 0; j < wo; j++)
+        dr[j * sw] += gr[j];
+}
+
+FM_INLINE void FN(scatter_row)(T *dr, const T *gr, fm_int wo, fm_int sw)
+{
+    if (sw == 1)
+        FN(scatter_row_sw)(dr, gr, wo, 1);
+    else if (sw == 2)
+        FN(scatter_row_sw)(dr, gr, wo, 2);
+    else
+        FN(scatter_row_sw)(dr, gr, wo, sw);
+}
+
 /* max forward on planes [p0, p1): output rows in order; within a row the window
  * offsets (a, b) in row-major order update every output column, branch-free, so
  * the columns vectorise. Each output sees its candidates in row-major window
@@ -24,13 +76,7 @@ FM_INLINE void FN(maxpool_fwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
             for (fm_int a = 0; a < c->kh; a++) {
                 for (fm_int b = (a == 0); b < c->kw; b++) {
                     const int32_t off = (int32_t)((i * sh + a) * w + b);
-                    const T *FM_RESTRICT xr = xp + off;
-                    for (fm_int j = 0; j < wo; j++) {
-                        const T v = xr[j * sw], best = yr[j];
-                        const int take = (v > best) | ((v != v) & (best == best));
-                        yr[j] = take ? v : best;
-                        ar[j] = take ? off + (int32_t)(j * sw) : ar[j];
-                    }
+                    FN(max_row)(yr, ar, xp + off, off, wo, sw);
                 }
             }
         }
@@ -68,8 +114,7 @@ FM_INLINE void FN(avgpool_fwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
                         for (fm_int j = 0; j < wo; j++)
                             yr[j] = xr[j * sw];
                     else
-                        for (fm_int j = 0; j < wo; j++)
-                            yr[j] += xr[j * sw];
+                        FN(add_row)(yr, xr, wo, sw);
                 }
             }
         }
@@ -103,8 +148,7 @@ FM_INLINE void FN(avgpool_bwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
                     T *FM_RESTRICT dr = dxp + (i * sh + a) * w + b;
                     const T *FM_RESTRICT gr = g + i * wo;
                     if (scaled)
-                        for (fm_int j = 0; j < wo; j++)
-                            dr[j * sw] += gr[j];
+                        FN(scatter_row)(dr, gr, wo, sw);
                     else
                         for (fm_int j = 0; j < wo; j++)
                             dr[j * sw] += gr[j] / k;

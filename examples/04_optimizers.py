@@ -58,10 +58,10 @@ def main():
 
     steps = 60
     paths = {name: valley_path(make(), steps) for name, make in valley_optimizers().items()}
-    marks = [10, 30, 60]
-    rows = [[name] + [_common.fmt(float(0.5 * (VALLEY * p[k] ** 2).sum()), ".2e") for k in marks]
+    checkpoints = [10, 30, 60]
+    rows = [[name] + [_common.fmt(float(0.5 * (VALLEY * p[k] ** 2).sum()), ".2e") for k in checkpoints]
             + [f"({p[-1][0]:+.3f}, {p[-1][1]:+.3f})"] for name, p in paths.items()]
-    _common.print_table(["optimizer"] + [f"f after {k}" for k in marks] + ["w after 60"], rows,
+    _common.print_table(["optimizer"] + [f"f after {k}" for k in checkpoints] + ["w after 60"], rows,
                         title="Valley f(w) = (w0^2 + 50 w1^2) / 2 from w = (-4, 1), minimum 0 at (0, 0)")
 
     curves, rows = {}, []

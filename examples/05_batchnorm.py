@@ -41,7 +41,7 @@ def main():
     lr = 0.1
     curves = {}
     for bn in (False, True):
-        history, acc, _, seconds = run(X, y, X_val, y_val, bn, lr, epochs, args.seed)
+        history = run(X, y, X_val, y_val, bn, lr, epochs, args.seed)[0]
         curves[bn] = history.history
     rows = []
     for e in range(epochs):

@@ -69,6 +69,8 @@ def build_parser():
     train.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default="adam")
     train.add_argument("--lr", type=_float_in(0.0, low_open=True), default=None,
                        help="learning rate (default: 1e-3 for adam/adamw, 0.01 for adagrad/rmsprop, 0.1 otherwise)")
+    train.add_argument("--schedule", choices=("none", "cosine", "step"), default="none",
+                       help="learning-rate schedule over the epochs: cosine annealing to 0, or /10 every third")
     train.add_argument("--epochs", type=_int_at_least(0), default=10)
     train.add_argument("--batch-size", type=_int_at_least(1), default=32)
     train.add_argument("--batchnorm", action="store_true", help="BatchNorm after each hidden dense layer")
@@ -125,17 +127,22 @@ def _train(args, out):
     model = fastmlp.MLP(sizes, activation=args.activation, batchnorm=args.batchnorm, dropout=args.dropout,
                         init=args.init, dtype=args.dtype, seed=args.seed)
     optimizer = _optimizer(args.optimizer, args.lr)
+    schedule = None
+    if args.schedule == "cosine":
+        schedule = fastmlp.optim.CosineAnnealingLR(optimizer, T_max=max(args.epochs, 1))
+    elif args.schedule == "step":
+        schedule = fastmlp.optim.StepLR(optimizer, step_size=max(args.epochs // 3, 1), gamma=0.1)
     if not args.quiet:
         print(f"fastmlp {fastmlp.__version__} | backend {fastmlp.get_backend()} | threads {fastmlp.get_num_threads()} | "
               f"{source}: {len(X)} train / {len(X_test)} test", file=out)
         extras = [s for s, on in (("batchnorm", args.batchnorm), (f"dropout {args.dropout}", args.dropout),
                                   (f"l2 {args.l2}", args.l2)) if on]
         print(f"MLP {sizes} {args.activation}{' ' + ', '.join(extras) if extras else ''} | "
-              f"{type(optimizer).__name__} lr {optimizer.lr} | {args.epochs} epochs, batch {args.batch_size}", file=out)
+              f"{type(optimizer).__name__} lr {optimizer.lr}{'' if schedule is None else ' ' + args.schedule} | {args.epochs} epochs, batch {args.batch_size}", file=out)
     verbose = 0 if args.quiet else (1 if _isatty(out) else 2)
     t0 = time.perf_counter()
     history = model.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer, l2=args.l2,
-                        validation_data=(X_test, y_test), verbose=verbose)
+                        lr_schedule=schedule, validation_data=(X_test, y_test), verbose=verbose)
     elapsed = time.perf_counter() - t0
     result = model.evaluate(X_test, y_test)
     train_time = sum(history.history.get("time", []))

@@ -583,10 +583,10 @@ class Sequential:
                 m = e - s
                 if order is not None:
                     idx = order[s:e]
-                    xm = np.take(X, idx, axis=0, out=xb[:m])
-                    ym = np.take(y, idx, axis=0, out=yb[:m])
+                    xm = X.take(idx, axis=0, out=xb[:m])
+                    ym = y.take(idx, axis=0, out=yb[:m])
                     if labels is not None:
-                        lm = np.take(labels, idx, out=lb[:m])
+                        lm = labels.take(idx, out=lb[:m])
                 else:
                     xm, ym = X[s:e], y[s:e]
                     if labels is not None:
@@ -601,7 +601,7 @@ class Sequential:
                         self._restore_after_failure(buffers, buf_snap, params + buffers, epoch_snap)
                         break
                     if labels is not None:
-                        np.argmax(out, axis=1, out=pred[:m])
+                        out.argmax(axis=1, out=pred[:m])
                         np.equal(pred[:m], lm, out=hit[:m])
                         correct += int(np.count_nonzero(hit[:m]))
                     self._backward(loss.backward())

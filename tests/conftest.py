@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -78,3 +83,18 @@ def reference_backend():
 def tol(dtype, f32=1e-5, f64=1e-12):
     """Relative tolerance for comparing a kernel's result with its reference."""
     return f32 if np.dtype(dtype) == np.float32 else f64
+
+
+# The folder holding the fastmlp this process imported (an installed wheel, or the
+# checkout with an in-place build). Child Pythons get it first on their path and
+# start outside the checkout, so they import the very same build (a checkout
+# without a compiled extension must not shadow an installed one).
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
+
+
+def child_python(args, env=None, **kwargs):
+    """subprocess.run([python, *args]) importing the same fastmlp as this process."""
+    full_env = dict(os.environ if env is None else env)
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, full_env.get("PYTHONPATH")) if p)
+    kwargs.setdefault("cwd", tempfile.gettempdir())
+    return subprocess.run([sys.executable, *args], env=full_env, **kwargs)

@@ -277,3 +277,18 @@ def test_batchnorm_hypothesis_shapes(n, d, f64, seed):
             got = run_all(*args)
         assert_close(got, want, dtype, f"n={n} d={d}")
     assert want["y"].shape == (n, d)
+
+
+@pytest.mark.parametrize("shape", [(5, 0), (0, 3)], ids=str)
+def test_batchnorm_empty_shapes(shape, backend):
+    x = np.ones(shape, np.float32)
+    v = np.ones(shape[1], np.float32)
+    if shape[0] >= 2:
+        y, _, _ = ops.batchnorm_forward_train(x, v, v, v.copy(), v.copy())
+        assert y.shape == shape
+    assert ops.batchnorm_forward_eval(x, v, v, v, v).shape == shape
+    gg, gb = np.full_like(v, 7), np.full_like(v, 7)
+    dx, gg, gb = ops.batchnorm_backward(x, x, v, v, v, grad_gamma=gg, grad_beta=gb)
+    assert dx.shape == shape
+    np.testing.assert_array_equal(gg, 0)  # sums over no rows
+    np.testing.assert_array_equal(gb, 0)

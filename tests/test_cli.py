@@ -1,12 +1,10 @@
 """The fastmlp command: train (defaults and options), info, errors, python -m fastmlp."""
-import os
-import subprocess
-import sys
 
 import pytest
 
 import fastmlp
 from fastmlp import cli
+from conftest import child_python
 
 pytest.importorskip("fastmlp.losses", reason="the layer/loss branches are not merged yet")
 pytest.importorskip("fastmlp.optim", reason="the optimizer branch is not merged yet")
@@ -28,13 +26,14 @@ def test_train_options(capsys):
     try:
         code = cli.main(["train", "--sizes", "784,12,8,10", "--activation", "tanh", "--optimizer", "momentum",
                          "--lr", "0.05", "--epochs", "1", "--batch-size", "50", "--batchnorm", "--dropout", "0.1",
-                         "--l2", "1e-4", "--seed", "3", "--threads", "1", "--backend", "reference", "--dtype", "float64"])
+                         "--l2", "1e-4", "--seed", "3", "--schedule", "cosine", "--threads", "1", "--backend", "reference", "--dtype", "float64"])
     finally:
         fastmlp.set_backend(old)
         fastmlp._config._num_threads = None
     out = capsys.readouterr().out
     assert code == 0
     assert "MLP [784, 12, 8, 10] tanh batchnorm, dropout 0.1, l2 0.0001" in out and "backend reference" in out
+    assert "SGD lr 0.05 cosine" in out
 
 
 def test_train_quiet(capsys):
@@ -64,9 +63,8 @@ def test_info(capsys):
 
 
 def test_python_dash_m():
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(fastmlp.__file__)))
-    res = subprocess.run([sys.executable, "-m", "fastmlp", "info"], capture_output=True, text=True, env=env, timeout=120)
+    res = child_python(["-m", "fastmlp", "info"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "version" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "fastmlp", "train", "--epochs", "-1"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    res = child_python(["-m", "fastmlp", "train", "--epochs", "-1"], capture_output=True, text=True,
+                       timeout=120)
     assert res.returncode == 2 and "epochs" in res.stderr

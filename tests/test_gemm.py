@@ -1,15 +1,13 @@
 """GEMM: every ISA path against float64 numpy, every transpose, alpha/beta,
 edge tiles, and bit-identical results for any thread count."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastmlp
 from fastmlp import ops
-from conftest import HAVE_C, requires_c, supported_isas
+from conftest import HAVE_C, child_python, requires_c, supported_isas
 
 MLP_SHAPES = [(m, k, n) for m in (10, 64, 256) for k, n in ((784, 30), (784, 100), (30, 10), (2048, 10))]
 ODD_SHAPES = [(1, 1, 1), (1, 7, 1), (7, 1, 7), (2, 3, 5), (13, 17, 19), (15, 33, 31), (29, 129, 33),
@@ -165,7 +163,7 @@ def test_read_only_out_is_refused(backend):
 def test_fastmlp_isa_environment_variable(isa_name):
     code = "import fastmlp; print(fastmlp.show_config(file=open('/dev/null','w'))['isa'])"
     env = dict(os.environ, FASTMLP_ISA=isa_name)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = child_python(["-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == isa_name
 
 

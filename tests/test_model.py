@@ -433,3 +433,16 @@ def test_c_and_reference_backends_agree(mnist):
     finally:
         fastmlp.set_backend(old)
     assert abs(acc["c"] - acc["reference"]) <= 0.005 + 1e-12, acc
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    class _TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = _TTY()
+    monkeypatch.setattr("sys.stdout", out)
+    X, y = _blobs(n=200)
+    fastmlp.MLP([4, 3], seed=0).fit(X, y, epochs=2, batch_size=10, verbose=1)
+    text = out.getvalue()
+    assert "batch/s" in text and "ETA" in text and "\r" in text and "Epoch 2/2 - loss" in text

@@ -1,15 +1,13 @@
 """Runtime: threads, OpenMP visibility, fork safety, backend and ISA switches."""
 import multiprocessing
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastmlp
 from fastmlp import _config, ops
-from conftest import requires_c, supported_isas
+from conftest import child_python, requires_c, supported_isas
 
 
 def run_python(code, **env):
@@ -19,8 +17,7 @@ def run_python(code, **env):
             full_env.pop(key, None)
         else:
             full_env[key] = value
-    out = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
-                         text=True, timeout=120)
+    out = child_python(["-c", code], env=full_env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
