@@ -287,8 +287,10 @@ FM_TARGET_AVX512 void fm_dgemm_pack_b_avx512(double *bp, const double *b, fm_int
 #undef GV
 #undef TARGET
 
-FM_TARGET_AVX512 void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
-        const float *b, fm_int ldb, float *c, fm_int ldc, float alpha, float beta, int rows, int cols)
+FM_TARGET_AVX512 void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int rs_a,
+                                               fm_int cs_a, const float *b, fm_int ldb, float *c,
+                                               fm_int ldc, float alpha, float beta, int rows,
+                                               int cols)
 {
     switch (rows) {
     case 1: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
@@ -308,8 +310,10 @@ FM_TARGET_AVX512 void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int
     }
 }
 
-FM_TARGET_AVX512 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
-        const double *b, fm_int ldb, double *c, fm_int ldc, double alpha, double beta, int rows, int cols)
+FM_TARGET_AVX512 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_int rs_a,
+                                               fm_int cs_a, const double *b, fm_int ldb, double *c,
+                                               fm_int ldc, double alpha, double beta, int rows,
+                                               int cols)
 {
     switch (rows) {
     case 1: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
