@@ -32,6 +32,9 @@ int fm_isa_set(fm_isa isa);                /* force a path; -1 if the CPU lacks 
 const char *fm_isa_name(fm_isa isa);
 int fm_openmp_enabled(void);               /* 1 when built with OpenMP */
 int fm_omp_max_threads(void);              /* omp_get_max_threads(), 1 without OpenMP */
+/* Work (ns) below which kernels stay single-threaded; tests set 0 to exercise
+ * the parallel paths on small inputs. */
+void fm_set_parallel_min_ns(double ns);
 
 /* ---------------------------------------------------------------------- GEMM */
 

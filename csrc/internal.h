@@ -47,7 +47,8 @@ typedef void (*fm_range_fn)(void *ctx, fm_int begin, fm_int end);
 void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void *ctx);
 
 /* Threads worth using for work estimated at work_ns nanoseconds: one thread below
- * ~20 us (waking an OpenMP team costs microseconds), then one per ~10 us. */
+ * the parallel threshold (200 us unless fm_set_parallel_min_ns changed it), then
+ * one per ~100 us. Results never depend on the answer. */
 int fm_threads_for(double work_ns, int n_threads);
 
 /* 64-byte aligned allocation for workspaces; NULL on failure. */

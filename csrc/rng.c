@@ -156,6 +156,14 @@ void fm_philox_groups(uint32_t *out, fm_int g0, fm_int ngroups, uint64_t seed, u
     philox_groups_generic(out, g0, ngroups, seed, stream);
 }
 
+uint32_t fm_philox_word0(uint64_t block, uint64_t seed, uint64_t stream)
+{
+    uint32_t w[4];
+    philox_block(w, (uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream,
+                 (uint32_t)(stream >> 32), (uint32_t)seed, (uint32_t)(seed >> 32));
+    return w[0];
+}
+
 /* ----------------------------------------------------------- public fills */
 
 #define RNG_CHUNK 1024 /* elements per generated tile (16 groups, 4 KiB of bits) */

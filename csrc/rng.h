@@ -16,4 +16,8 @@
  * active ISA (every path gives the same bits). */
 void fm_philox_groups(uint32_t *out, fm_int g0, fm_int ngroups, uint64_t seed, uint64_t stream);
 
+/* word 0 of the Philox block with counter (lo(block), hi(block), lo(stream),
+ * hi(stream)) under the key seed: one-off draws (dropout's tie refinement) */
+uint32_t fm_philox_word0(uint64_t block, uint64_t seed, uint64_t stream);
+
 #endif /* FASTMLP_RNG_H */

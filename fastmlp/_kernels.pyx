@@ -22,6 +22,7 @@ cdef extern from "fastmlp.h" nogil:
     const char *fm_isa_name(fm_isa isa)
     int fm_openmp_enabled()
     int fm_omp_max_threads()
+    void fm_set_parallel_min_ns(double ns)
 
     ctypedef enum fm_act:
         FM_ACT_NONE
@@ -77,6 +78,11 @@ def openmp_enabled():
 
 def omp_max_threads():
     return fm_omp_max_threads()
+
+
+def set_parallel_min_ns(double ns):
+    """Work below which kernels stay on one thread (tests lower it to 0)."""
+    fm_set_parallel_min_ns(ns)
 
 
 def gemm_info(bint is_double):

@@ -708,7 +708,12 @@ class Sequential:
 
     def _evaluate(self, X, y, loss):
         out = self._infer(X)
-        result = {"loss": float(loss.forward(out, y))}
+        # a fresh loss object where possible: the training one keeps its gradient buffer
+        try:
+            fresh = type(loss)()
+        except TypeError:
+            fresh = loss
+        result = {"loss": float(fresh.forward(out, y))}
         if isinstance(loss, _losses.SoftmaxCrossEntropy):
             labels = y if y.ndim == 1 else np.argmax(y, axis=1)
             result["accuracy"] = float(np.mean(np.argmax(out, axis=1) == labels))

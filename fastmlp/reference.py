@@ -314,15 +314,49 @@ def rng_uniform(out, seed, counter, n_threads=None):
     return out
 
 
+def _dropout_bytes(n, seed, counter):
+    """b_i: byte i % 4 (little-endian) of word i // 4 of rng_bits(seed, counter), int64."""
+    words = rng_bits(np.empty(-(-n // 4), np.uint32), seed, counter)
+    return words.astype("<u4").view(np.uint8)[:n].astype(np.int64)
+
+
+def _dropout_low_bits(i, seed, counter):
+    """r_i: the high half of word 0 of the Philox block (lo(i), hi(i) | 2**31,
+    counter_lo, counter_hi) under the key (seed_lo, seed_hi), for indices i."""
+    i = np.asarray(i, np.uint64)
+    r = philox4x32_10(i & np.uint64(_U32), (i >> np.uint64(32)) | np.uint64(0x80000000),
+                      counter & _U32, (counter >> 32) & _U32, seed & _U32, (seed >> 32) & _U32)[0]
+    return (r >> np.uint32(16)).astype(np.int64)
+
+
+def dropout_uniform(n, seed, counter):
+    """The 24-bit uniforms dropout compares with p, as integers u_i = b_i * 2**16 + r_i.
+
+    b_i is byte i % 4 (little-endian) of word i // 4 of rng_bits(seed, counter): one
+    Philox word serves 4 elements. r_i is the high half of word 0 of the Philox
+    block with counter (lo(i), hi(i) | 2**31, counter_lo, counter_hi) under the same
+    key (rng_bits never uses block indices with the top bit set for n < 2**63).
+    A kernel needs r_i only when b_i equals the top byte of the threshold (1 element
+    in 256): b_i alone decides every other comparison.
+    """
+    return _dropout_bytes(n, seed, counter) * 65536 + _dropout_low_bits(np.arange(n), seed, counter)
+
+
 def dropout_forward(y, mask, x, p, seed, counter, n_threads=None):
-    """Inverted dropout: keep_i = (u_i >= p) with u = rng_uniform(seed, counter),
+    """Inverted dropout: keep_i = (u_i >= T) with u = dropout_uniform(seed, counter)
+    and T = ceil(p * 2**24) (u * 2**-24 is uniform on [0, 1) in steps of 2**-24);
     mask_i = keep_i (uint8 0/1), y = x * m with m_i = keep_i ? 1/(1-p) : 0.
 
-    A multiplication, as in PyTorch, so NaN/Inf in a dropped element still give
+    r_i is drawn only where b_i ties T's top byte, as the C kernel does. A
+    multiplication, as in PyTorch, so NaN/Inf in a dropped element still give
     NaN. The scale 1/(1-p) is rounded once to x's dtype.
     """
-    u = rng_uniform(np.empty(x.shape, np.float64), seed, counter)
-    mask[...] = u >= p
+    t = int(np.ceil(p * 2.0**24))
+    b = _dropout_bytes(x.size, seed, counter)
+    keep = b > (t >> 16)
+    ties = np.flatnonzero(b == (t >> 16))
+    keep[ties] = _dropout_low_bits(ties, seed, counter) >= (t & 0xFFFF)
+    mask[...] = keep.reshape(x.shape)
     scale = x.dtype.type(1.0 / (1.0 - p))
     with np.errstate(invalid="ignore", over="ignore"):
         np.multiply(x, np.where(mask != 0, scale, x.dtype.type(0)), out=y)

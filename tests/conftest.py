@@ -11,6 +11,7 @@ from fastmlp import _config
 
 HAVE_C = _config._kernels is not None
 ALL_ISAS = ("generic", "avx2", "avx512")
+PARALLEL_MIN_NS = 200000.0  # csrc/runtime.c's default
 
 
 def supported_isas():
@@ -37,8 +38,13 @@ def dtype(request):
 def n_threads(request):
     old = _config._num_threads
     fastmlp.set_num_threads(request.param)
+    if HAVE_C and request.param > 1:
+        # small test inputs would stay serial: force the parallel paths
+        _config._kernels.set_parallel_min_ns(0.0)
     yield request.param
     _config._num_threads = old
+    if HAVE_C:
+        _config._kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
 
 
 @pytest.fixture(params=supported_isas() or ["none"])
@@ -98,3 +104,19 @@ def child_python(args, env=None, **kwargs):
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, full_env.get("PYTHONPATH")) if p)
     kwargs.setdefault("cwd", tempfile.gettempdir())
     return subprocess.run([sys.executable, *args], env=full_env, **kwargs)
+
+
+# Kernel tests compare thread counts on small inputs, which would stay serial
+# under the production threshold: in these modules every call may go parallel.
+KERNEL_TEST_MODULES = {"test_gemm", "test_activations", "test_dense", "test_losses", "test_dropout",
+                       "test_batchnorm", "test_pooling", "test_optim"}
+
+
+@pytest.fixture(autouse=True)
+def _parallel_paths_on_small_inputs(request):
+    if not HAVE_C or request.module.__name__ not in KERNEL_TEST_MODULES:
+        yield
+        return
+    _config._kernels.set_parallel_min_ns(0.0)
+    yield
+    _config._kernels.set_parallel_min_ns(PARALLEL_MIN_NS)

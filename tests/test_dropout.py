@@ -275,3 +275,24 @@ def test_dropout_hypothesis_c_equals_reference(shape, p, seed, counter):
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
     assert want[1].shape == tuple(shape)
+
+
+def test_dropout_ties_on_the_top_byte_decided_by_16_more_bits(backend):
+    # T = ceil(p 2^24) = 128 * 2^16 + 2^15: an element whose stream byte is 128 is kept
+    # iff its refinement bits r >= 2^15, i.e. half of those ties are kept
+    p = (128 * 65536 + 32768) / 2**24
+    n = 1 << 21
+    _, m = ops.dropout_forward(np.ones(n, np.float32), p, seed=77, counter=3)
+    b = reference.rng_bits(np.empty(n // 4, np.uint32), 77, 3).astype("<u4").view(np.uint8)
+    ties = b == 128
+    assert (m[b > 128] == 1).all() and (m[b < 128] == 0).all()
+    assert ties.sum() > 5000 and abs(m[ties].mean() - 0.5) < 0.05
+
+
+def test_dropout_mask_is_uniform_threshold():
+    # the reference's tie-only draw equals comparing the full 24-bit uniforms
+    for p in (0.0, 0.1, 0.5, 0.73):
+        u = reference.dropout_uniform(5000, 9, 4)
+        _, m = ops.dropout_forward(np.ones(5000), p, seed=9, counter=4)
+        np.testing.assert_array_equal(m, u >= np.ceil(p * 2**24))
+        assert u.min() >= 0 and u.max() < 2**24

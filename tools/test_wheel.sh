@@ -19,7 +19,7 @@
 # fastmlp and nothing else but pip's own tools. (2) tools/wheel_smoke.py from a folder
 # outside the checkout: the installed package is the one imported, the extension and
 # OpenMP are there, GEMM vs numpy, the embedded data, `fastmlp train --epochs 1` once
-# fastmlp.cli exists (and `fastmlp info` when the CLI has it). (3) tests/ copied
+# fastmlp.cli exists (and `fastmlp info` when the CLI has it). (3) tests/ (and examples/) copied
 # to a temporary folder and run there against the installed wheel (a pytest plugin
 # fails the session if `fastmlp` resolves anywhere but the venv).
 set -euo pipefail
@@ -88,6 +88,11 @@ fi
 say "test suite against the installed wheel (cwd $work/t)"
 mkdir -p "$work/t"
 cp -r "$root/tests" "$work/t/tests"
+# what the tests reach beside themselves (tests/test_examples.py runs ../examples/*.py):
+# copied too, so the examples also run against the installed wheel
+for extra in examples; do
+    [ ! -d "$root/$extra" ] || cp -r "$root/$extra" "$work/t/$extra"
+done
 find "$work/t" -name __pycache__ -prune -exec rm -rf {} +
 mkdir -p "$work/plugin"
 cat > "$work/plugin/_wheelcheck.py" <<EOF
