@@ -346,7 +346,9 @@ fm_int fm_train_plan_run(fm_train_plan *plan, const void *X, const void *T, cons
  * DENSE: y = act(x @ W + b), W (d_in, d_out), b (d_out,) or NULL, act/param as the
  * epilogue's. ACT: y = act(x) (param: LeakyReLU slope, ELU alpha). SOFTMAX over rows.
  * BATCHNORM (eval): gamma beta mean var (d_in,), param = eps. d_in == d_out but for DENSE. */
-typedef enum { FM_STEP_DENSE = 0, FM_STEP_ACT = 1, FM_STEP_SOFTMAX = 2, FM_STEP_BATCHNORM = 3 } fm_step_kind;
+typedef enum {
+    FM_STEP_DENSE = 0, FM_STEP_ACT = 1, FM_STEP_SOFTMAX = 2, FM_STEP_BATCHNORM = 3
+} fm_step_kind;
 typedef struct {
     int kind;
     fm_int d_in, d_out;

@@ -12,6 +12,7 @@
 
 #define FM_GEMM_MAX_MR 16
 #define FM_GEMM_MAX_NR 32
+#define FM_GEMM_MAX_GV 384   /* widest one-row kernel, in elements */
 
 typedef void (*fm_sgemm_ukr)(fm_int k, const float *a, const float *b, fm_int ldb,
                              float *c, fm_int ldc, float beta);
@@ -28,6 +29,13 @@ typedef void (*fm_sgemm_sup)(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
 typedef void (*fm_dgemm_sup)(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
                              const double *b, fm_int ldb, double *c, fm_int ldc, double alpha,
                              double beta, int rows, int cols);
+
+/* One row: c[j] = alpha * sum_p a[p*cs_a] * b[p*ldb + j] (+ beta * c[j]) for
+ * j < cols <= the kernel's gv_cols, the same sums as an unpacked tile's. */
+typedef void (*fm_sgemm_gemv)(fm_int k, const float *a, fm_int cs_a, const float *b,
+                              fm_int ldb, float *c, float alpha, float beta, int cols);
+typedef void (*fm_dgemm_gemv)(fm_int k, const double *a, fm_int cs_a, const double *b,
+                              fm_int ldb, double *c, double alpha, double beta, int cols);
 
 /* Packing (see gemm_pack_impl.h for the layouts): one A micro-panel of `rows`
  * rows, and B micro-panels q0..q1-1 of a block `nc` columns wide. */
@@ -51,6 +59,8 @@ typedef struct {
     int smr, snr;      /* unpacked tile */
     fm_sgemm_sup sup;
     int sup_auto;      /* whether shapes may pick it (else only when forced) */
+    int gv_cols;       /* one-row kernel for m <= 2 (NULL: the tile kernel) */
+    fm_sgemm_gemv gemv;
 } fm_sgemm_kernel;
 
 typedef struct {
@@ -62,6 +72,8 @@ typedef struct {
     int smr, snr;
     fm_dgemm_sup sup;
     int sup_auto;
+    int gv_cols;
+    fm_dgemm_gemv gemv;
 } fm_dgemm_kernel;
 
 /* Which driver a GEMM takes: FM_GEMM_PATH_AUTO chooses by shape (the default);
@@ -104,6 +116,10 @@ void fm_sgemm_sup_avx2_6x16(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
 void fm_dgemm_sup_avx2_6x8(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
                            const double *b, fm_int ldb, double *c, fm_int ldc, double alpha,
                            double beta, int rows, int cols);
+void fm_sgemm_gemv_avx2(fm_int k, const float *a, fm_int cs_a, const float *b, fm_int ldb,
+                        float *c, float alpha, float beta, int cols);
+void fm_dgemm_gemv_avx2(fm_int k, const double *a, fm_int cs_a, const double *b, fm_int ldb,
+                        double *c, double alpha, double beta, int cols);
 void fm_sgemm_pack_a_avx2(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
                           fm_int kc, float alpha);
 void fm_sgemm_pack_b_avx2(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,
@@ -122,6 +138,10 @@ void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int rs_a, fm_int cs_
 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
                                const double *b, fm_int ldb, double *c, fm_int ldc,
                                double alpha, double beta, int rows, int cols);
+void fm_sgemm_gemv_avx512(fm_int k, const float *a, fm_int cs_a, const float *b, fm_int ldb,
+                        float *c, float alpha, float beta, int cols);
+void fm_dgemm_gemv_avx512(fm_int k, const double *a, fm_int cs_a, const double *b, fm_int ldb,
+                        double *c, double alpha, double beta, int cols);
 void fm_sgemm_pack_a_avx512(float *ap, const float *a, fm_int lda, int trans, fm_int rows,
                             fm_int kc, float alpha);
 void fm_sgemm_pack_b_avx512(float *bp, const float *b, fm_int ldb, int trans, fm_int q0,

@@ -11,28 +11,32 @@
 static const fm_sgemm_kernel sgemm_generic = {"generic 4x8", 4, 8, 128, 256, 2048,
                                               fm_sgemm_ukr_ref_4x8,
                                               fm_sgemm_pack_a_ref, fm_sgemm_pack_b_ref,
-                                              4, 8, fm_sgemm_sup_ref_4x8, 0};
+                                              4, 8, fm_sgemm_sup_ref_4x8, 0, 0, NULL};
 static const fm_dgemm_kernel dgemm_generic = {"generic 4x4", 4, 4, 128, 256, 2048,
                                               fm_dgemm_ukr_ref_4x4,
                                               fm_dgemm_pack_a_ref, fm_dgemm_pack_b_ref,
-                                              4, 4, fm_dgemm_sup_ref_4x4, 0};
+                                              4, 4, fm_dgemm_sup_ref_4x4, 0, 0, NULL};
 #if FM_X86_SIMD
 static const fm_sgemm_kernel sgemm_avx2 = {"avx2 6x16", 6, 16, 144, 256, 4080,
                                            fm_sgemm_ukr_avx2_6x16,
                                            fm_sgemm_pack_a_avx2, fm_sgemm_pack_b_avx2,
-                                           6, 16, fm_sgemm_sup_avx2_6x16, 1};
+                                           6, 16, fm_sgemm_sup_avx2_6x16, 1,
+                                           104, fm_sgemm_gemv_avx2};
 static const fm_dgemm_kernel dgemm_avx2 = {"avx2 6x8", 6, 8, 96, 256, 4080,
                                            fm_dgemm_ukr_avx2_6x8,
                                            fm_dgemm_pack_a_avx2, fm_dgemm_pack_b_avx2,
-                                           6, 8, fm_dgemm_sup_avx2_6x8, 1};
+                                           6, 8, fm_dgemm_sup_avx2_6x8, 1,
+                                           52, fm_dgemm_gemv_avx2};
 static const fm_sgemm_kernel sgemm_avx512 = {"avx512 14x32", 14, 32, 336, 512, 4096,
                                              fm_sgemm_ukr_avx512_14x32,
                                              fm_sgemm_pack_a_avx512, fm_sgemm_pack_b_avx512,
-                                             14, 32, fm_sgemm_sup_avx512_14x32, 1};
+                                             14, 32, fm_sgemm_sup_avx512_14x32, 1,
+                                             384, fm_sgemm_gemv_avx512};
 static const fm_dgemm_kernel dgemm_avx512 = {"avx512 14x16", 14, 16, 112, 256, 4096,
                                              fm_dgemm_ukr_avx512_14x16,
                                              fm_dgemm_pack_a_avx512, fm_dgemm_pack_b_avx512,
-                                             14, 16, fm_dgemm_sup_avx512_14x16, 1};
+                                             14, 16, fm_dgemm_sup_avx512_14x16, 1,
+                                             192, fm_dgemm_gemv_avx512};
 #endif
 
 static int g_gemm_path = FM_GEMM_PATH_AUTO;

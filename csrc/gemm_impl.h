@@ -209,6 +209,44 @@ static void FN(sup_thread)(const FN(sup_ctx) *s, int t, int nt)
                          (int)FM_MIN(NR, s->n - jr * NR));
 }
 
+/* Rows of the problem times column strips, for m <= 2: strip w of row i. */
+typedef struct {
+    const FN(sup_ctx) *s;
+    fm_int strips;
+} FN(gemv_ctx);
+
+static void FN(gemv_range)(void *p, fm_int w0, fm_int w1)
+{
+    const FN(gemv_ctx) *v = p;
+    const FN(sup_ctx) *s = v->s;
+    const KERNEL *kn = s->kern;
+    const fm_epilogue *ep = s->ep;
+    const int epilogue = ep && (ep->bias || ep->act != FM_ACT_NONE);
+    const T *bias = ep ? (const T *)ep->bias : NULL;
+    for (fm_int w = w0; w < w1; w++) {
+        const fm_int i = w / v->strips, q = w % v->strips;
+        /* strips of near-equal width */
+        const fm_int j0 = s->n * q / v->strips, j1 = s->n * (q + 1) / v->strips;
+        const T *a = s->a + i * s->rs_a;
+        if (!s->trans_c) {
+            T *c = s->C + i * s->ldc + j0;
+            kn->gemv(s->k, a, s->cs_a, s->b + j0, s->ldb, c, s->alpha, s->beta, (int)(j1 - j0));
+            if (epilogue)
+                BIAS_ACT(c, bias ? bias + j0 : NULL, j1 - j0, ep->act, (T)ep->act_param);
+        } else {
+            /* row i of C^T is column i of C */
+            T row[FM_GEMM_MAX_GV];
+            kn->gemv(s->k, a, s->cs_a, s->b + j0, s->ldb, row, s->alpha, 0, (int)(j1 - j0));
+            for (fm_int j = j0; j < j1; j++) {
+                T *cj = s->C + j * s->ldc + i;
+                *cj = s->beta == 0 ? row[j - j0] : s->beta * *cj + row[j - j0];
+                if (epilogue)
+                    BIAS_ACT(cj, bias ? bias + i : NULL, 1, ep->act, (T)ep->act_param);
+            }
+        }
+    }
+}
+
 /* dst (k x cols, row stride cols) = src^T, src being cols x k with row stride ld. */
 static void FN(sup_transpose)(T *FM_RESTRICT dst, const T *FM_RESTRICT src, fm_int ld,
                               fm_int cols, fm_int k)
@@ -273,6 +311,13 @@ static int FN(sup_gemm)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha, c
         }
     }
     const int nt = fm_threads_for(2.0 * (double)m * (double)n * (double)k / 50.0, n_threads);
+    if (s.m <= 2 && kn->gemv) {
+        /* a row or two: one-row kernels over balanced column strips */
+        const fm_int strips = (s.n + kn->gv_cols - 1) / kn->gv_cols;
+        FN(gemv_ctx) v = {&s, strips};
+        fm_parallel_for(s.m * strips, 1, (int)FM_MIN(nt, s.m * strips), FN(gemv_range), &v);
+        return 0;
+    }
     if (nt <= 1) {
         FN(sup_thread)(&s, 0, 1);
     } else {

@@ -104,3 +104,39 @@ FM_INLINE TARGET void FN(sup_rows)(fm_int k, const T *a, fm_int rs_a, fm_int cs_
     }
 #endif
 }
+
+/* One row of C over NVV vectors of columns (PARTIAL: the last one masked):
+ * NVV independent FMA chains, where a one-row tile of the kernel above has
+ * only NV and waits on FMA latency. Same chain per element as above, so a row
+ * comes out the same whichever kernel computed it. */
+FM_INLINE TARGET void FN(gemv_body)(fm_int k, const T *FM_RESTRICT a, fm_int cs_a,
+                                    const T *FM_RESTRICT b, fm_int ldb, T *c, T alpha, T beta,
+                                    int cols, const int NVV, const int PARTIAL)
+{
+    V acc[GV];
+    const VM last = V_MASK(cols - (NVV - 1) * VW);
+#pragma GCC unroll 32
+    for (int v = 0; v < NVV; v++)
+        acc[v] = V_ZERO();
+    for (fm_int p = 0; p < k; p++, a += cs_a, b += ldb) {
+        const V ap = V_BCAST(a);
+#pragma GCC unroll 32
+        for (int v = 0; v < NVV; v++)
+            acc[v] = V_FMA(ap, PARTIAL && v == NVV - 1 ? V_MLOAD(b + v * VW, last)
+                                                       : V_LOAD(b + v * VW), acc[v]);
+    }
+    const V va = V_SET1(alpha), vb = V_SET1(beta);
+#pragma GCC unroll 32
+    for (int v = 0; v < NVV; v++) {
+        V r = alpha == (T)1 ? acc[v] : V_MUL(va, acc[v]);
+        if (PARTIAL && v == NVV - 1) {
+            if (beta != (T)0)
+                r = V_FMA(vb, V_MLOAD(c + v * VW, last), r);
+            V_MSTORE(c + v * VW, last, cols - v * VW, r);
+        } else {
+            if (beta != (T)0)
+                r = V_FMA(vb, V_LOAD(c + v * VW), r);
+            V_STORE(c + v * VW, r);
+        }
+    }
+}

@@ -109,7 +109,9 @@ FM_TARGET_AVX2 void fm_dgemm_pack_b_avx2(double *bp, const double *b, fm_int ldb
     pack_b_body_f64(bp, b, ldb, trans, q0, q1, nc, kc, 8);
 }
 
-/* Unpacked micro-kernels (see gemm_sup_impl.h): 6 rows x 2 vectors, edge
+/* Unpacked micro-kernels (see gemm_sup_impl.h): 6 rows x 2 vectors and one row
+ * x up to 13 vectors (104 floats: 13 accumulators, the B loads folded into the
+ * FMAs), edge
  * columns through AVX2 masked loads. Masked stores (vmaskmov) are microcoded
  * and slow on AMD cores, so the first n lanes are stored in 4/2/1 pieces. */
 FM_TARGET_AVX2 static inline void store_first_ps(float *p, __m256 v, int n)
@@ -143,6 +145,7 @@ FM_TARGET_AVX2 static inline void store_first_pd(double *p, __m256d v, int n)
 
 #define MR 6
 #define NV 2
+#define GV 13
 #define TARGET FM_TARGET_AVX2
 #define T float
 #define FN(name) name##_sf32
@@ -209,6 +212,7 @@ FM_TARGET_AVX2 static inline void store_first_pd(double *p, __m256d v, int n)
 #undef V_MASK
 #undef MR
 #undef NV
+#undef GV
 #undef TARGET
 
 FM_TARGET_AVX2 void fm_sgemm_sup_avx2_6x16(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
@@ -236,6 +240,180 @@ FM_TARGET_AVX2 void fm_dgemm_sup_avx2_6x8(fm_int k, const double *a, fm_int rs_a
     case 4: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
     case 5: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
     default: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
+    }
+}
+
+FM_TARGET_AVX2 void fm_sgemm_gemv_avx2(fm_int k, const float *a, fm_int cs_a, const float *b, fm_int ldb,
+                                float *c, float alpha, float beta, int cols)
+{
+    const int partial = cols % 8 != 0;
+    switch ((cols + 7) / 8) {
+    case 1:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 0);
+        break;
+    case 2:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 0);
+        break;
+    case 3:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 0);
+        break;
+    case 4:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 0);
+        break;
+    case 5:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 0);
+        break;
+    case 6:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 0);
+        break;
+    case 7:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 0);
+        break;
+    case 8:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 0);
+        break;
+    case 9:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 0);
+        break;
+    case 10:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 0);
+        break;
+    case 11:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 0);
+        break;
+    case 12:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 0);
+        break;
+    case 13:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 0);
+        break;
+    default: break;
+    }
+}
+
+FM_TARGET_AVX2 void fm_dgemm_gemv_avx2(fm_int k, const double *a, fm_int cs_a, const double *b, fm_int ldb,
+                                double *c, double alpha, double beta, int cols)
+{
+    const int partial = cols % 4 != 0;
+    switch ((cols + 3) / 4) {
+    case 1:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 0);
+        break;
+    case 2:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 0);
+        break;
+    case 3:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 0);
+        break;
+    case 4:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 0);
+        break;
+    case 5:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 0);
+        break;
+    case 6:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 0);
+        break;
+    case 7:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 0);
+        break;
+    case 8:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 0);
+        break;
+    case 9:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 0);
+        break;
+    case 10:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 0);
+        break;
+    case 11:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 0);
+        break;
+    case 12:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 0);
+        break;
+    case 13:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 0);
+        break;
+    default: break;
     }
 }
 #endif /* FM_X86_SIMD */

@@ -212,10 +212,12 @@ FM_TARGET_AVX512 void fm_dgemm_pack_b_avx512(double *bp, const double *b, fm_int
     pack_b_body_f64(bp, b, ldb, trans, q0, q1, nc, kc, 16);
 }
 
-/* Unpacked micro-kernels (see gemm_sup_impl.h): 14 rows x 2 vectors, edge
+/* Unpacked micro-kernels (see gemm_sup_impl.h): 14 rows x 2 vectors and one
+ * row x up to 24 vectors, edge
  * columns through mask registers. */
 #define MR 14
 #define NV 2
+#define GV 24
 #define TARGET FM_TARGET_AVX512
 #define T float
 #define FN(name) name##_sf32
@@ -282,10 +284,13 @@ FM_TARGET_AVX512 void fm_dgemm_pack_b_avx512(double *bp, const double *b, fm_int
 #undef V_MASK
 #undef MR
 #undef NV
+#undef GV
 #undef TARGET
 
-FM_TARGET_AVX512 void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,
-        const float *b, fm_int ldb, float *c, fm_int ldc, float alpha, float beta, int rows, int cols)
+FM_TARGET_AVX512 void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int rs_a,
+                                               fm_int cs_a, const float *b, fm_int ldb, float *c,
+                                               fm_int ldc, float alpha, float beta, int rows,
+                                               int cols)
 {
     switch (rows) {
     case 1: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
@@ -305,8 +310,10 @@ FM_TARGET_AVX512 void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int
     }
 }
 
-FM_TARGET_AVX512 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
-        const double *b, fm_int ldb, double *c, fm_int ldc, double alpha, double beta, int rows, int cols)
+FM_TARGET_AVX512 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_int rs_a,
+                                               fm_int cs_a, const double *b, fm_int ldb, double *c,
+                                               fm_int ldc, double alpha, double beta, int rows,
+                                               int cols)
 {
     switch (rows) {
     case 1: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
@@ -323,6 +330,312 @@ FM_TARGET_AVX512 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_in
     case 12: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 12); break;
     case 13: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 13); break;
     default: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 14); break;
+    }
+}
+
+FM_TARGET_AVX512 void fm_sgemm_gemv_avx512(fm_int k, const float *a, fm_int cs_a, const float *b,
+                                  fm_int ldb, float *c, float alpha, float beta, int cols)
+{
+    const int partial = cols % 16 != 0;
+    switch ((cols + 15) / 16) {
+    case 1:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 0);
+        break;
+    case 2:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 0);
+        break;
+    case 3:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 0);
+        break;
+    case 4:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 0);
+        break;
+    case 5:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 0);
+        break;
+    case 6:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 0);
+        break;
+    case 7:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 0);
+        break;
+    case 8:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 0);
+        break;
+    case 9:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 0);
+        break;
+    case 10:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 0);
+        break;
+    case 11:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 0);
+        break;
+    case 12:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 0);
+        break;
+    case 13:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 0);
+        break;
+    case 14:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 14, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 14, 0);
+        break;
+    case 15:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 15, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 15, 0);
+        break;
+    case 16:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 16, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 16, 0);
+        break;
+    case 17:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 17, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 17, 0);
+        break;
+    case 18:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 18, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 18, 0);
+        break;
+    case 19:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 19, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 19, 0);
+        break;
+    case 20:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 20, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 20, 0);
+        break;
+    case 21:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 21, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 21, 0);
+        break;
+    case 22:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 22, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 22, 0);
+        break;
+    case 23:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 23, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 23, 0);
+        break;
+    case 24:
+        if (partial)
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 24, 1);
+        else
+            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 24, 0);
+        break;
+    default: break;
+    }
+}
+
+FM_TARGET_AVX512 void fm_dgemm_gemv_avx512(fm_int k, const double *a, fm_int cs_a, const double *b,
+                                  fm_int ldb, double *c, double alpha, double beta, int cols)
+{
+    const int partial = cols % 8 != 0;
+    switch ((cols + 7) / 8) {
+    case 1:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 0);
+        break;
+    case 2:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 0);
+        break;
+    case 3:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 0);
+        break;
+    case 4:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 0);
+        break;
+    case 5:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 0);
+        break;
+    case 6:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 0);
+        break;
+    case 7:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 0);
+        break;
+    case 8:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 0);
+        break;
+    case 9:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 0);
+        break;
+    case 10:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 0);
+        break;
+    case 11:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 0);
+        break;
+    case 12:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 0);
+        break;
+    case 13:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 0);
+        break;
+    case 14:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 14, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 14, 0);
+        break;
+    case 15:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 15, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 15, 0);
+        break;
+    case 16:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 16, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 16, 0);
+        break;
+    case 17:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 17, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 17, 0);
+        break;
+    case 18:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 18, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 18, 0);
+        break;
+    case 19:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 19, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 19, 0);
+        break;
+    case 20:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 20, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 20, 0);
+        break;
+    case 21:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 21, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 21, 0);
+        break;
+    case 22:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 22, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 22, 0);
+        break;
+    case 23:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 23, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 23, 0);
+        break;
+    case 24:
+        if (partial)
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 24, 1);
+        else
+            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 24, 0);
+        break;
+    default: break;
     }
 }
 #endif /* FM_X86_SIMD */

@@ -50,10 +50,10 @@ def _steps(model):
             if layer.in_features != width:
                 return None
             arrays = {"W": layer.params["W"]}
-            checks.append((layer.params, "W", layer.params["W"]))
+            checks.append((layer, "params", "W", layer.params["W"]))
             if "b" in layer.params:
                 arrays["b"] = layer.params["b"]
-                checks.append((layer.params, "b", layer.params["b"]))
+            checks.append((layer, "params", "b", layer.params.get("b")))
             act, param = "identity", 0.0
             if isinstance(nxt, _layers._Activation) and nxt.name != "softmax":
                 act, param = nxt.name, float(nxt.param)
@@ -71,8 +71,9 @@ def _steps(model):
             p, b = layer.params, layer.buffers
             arrays = {"gamma": p["gamma"], "beta": p["beta"], "mean": b["running_mean"],
                       "var": b["running_var"]}
-            checks += [(p, "gamma", p["gamma"]), (p, "beta", p["beta"]),
-                       (b, "running_mean", b["running_mean"]), (b, "running_var", b["running_var"])]
+            checks += [(layer, "params", "gamma", p["gamma"]), (layer, "params", "beta", p["beta"]),
+                       (layer, "buffers", "running_mean", b["running_mean"]),
+                       (layer, "buffers", "running_var", b["running_var"])]
             specs.append(("batchnorm", width, width, arrays, "identity", float(layer.eps)))
         elif isinstance(layer, (_layers.Dropout, _layers.Flatten)):
             pass  # identity at inference on (N, features)
@@ -80,7 +81,9 @@ def _steps(model):
             return None
         i += 1
     dtype = model.dtype
-    for _, _, a in checks:
+    for _, _, _, a in checks:
+        if a is None:
+            continue
         if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned):
             return None
     return specs, checks, d_in, width
@@ -108,6 +111,7 @@ class InferencePlan:
         self.dtype = model.dtype
         self.d_in, self.d_out = d_in, d_out
         self._model = weakref.ref(model)
+        self.key = _key(model)
         self._checks = checks
         self._kernels = kernels
         self._identity = not specs
@@ -117,10 +121,15 @@ class InferencePlan:
 
     def valid(self):
         """False once a layer's array was replaced by another object."""
-        for container, key, array in self._checks:
-            if container.get(key) is not array:
+        if _config._backend_module is not self._kernels:
+            return False
+        for layer, attr, key, array in self._checks:
+            if getattr(layer, attr).get(key) is not array:
                 return False
-        return self._model() is not None and _config.backend() is self._kernels
+        return True
+
+    def __reduce__(self):  # a plan holds native pointers: pickles as None
+        return (type(None), ())
 
     def _run(self, chain, X):
         model = self._model()
@@ -152,21 +161,34 @@ class InferencePlan:
         return self._run(chain, X)
 
 
-_plans = weakref.WeakKeyDictionary()
+class _NoPlan:
+    """What cached_plan remembers for a model that cannot have a plan."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def __reduce__(self):  # pickled or deep-copied models rebuild their plan
+        return (type(None), ())
+
+
+def _key(model):
+    # the model rebuilds its layer plan (fusions) whenever its structure changes
+    return getattr(model, "_plan", None)
 
 
 def cached_plan(model):
     """The model's plan, built on first use and rebuilt once stale; None when
-    the model cannot use one (the answer is re-checked when layers change)."""
-    try:
-        entry = _plans.get(model)
-    except TypeError:
-        return None
-    key = (id(_config.backend()), model.dtype, tuple(map(id, model.layers)))
-    if entry is not None:
-        plan, old_key = entry
-        if old_key == key and (plan is None or plan.valid()):
-            return plan
+    the model cannot use one (re-checked when its layers or the backend change).
+    Kept in the model's ``_infer_plan`` attribute, which pickles as None."""
+    entry = model.__dict__.get("_infer_plan")
+    if entry is not None and entry.key is _key(model):
+        if type(entry) is _NoPlan:
+            if entry.backend is _config._backend_module:
+                return None
+        elif entry.valid():
+            return entry
     plan = build_inference_plan(model)
-    _plans[model] = (plan, key)
+    entry = plan if plan is not None else _NoPlan(_key(model))
+    entry.backend = _config._backend_module
+    model._infer_plan = entry
     return plan

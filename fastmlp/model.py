@@ -20,7 +20,7 @@ import zipfile
 
 import numpy as np
 
-from . import _plan
+from . import _infer, _plan
 from . import callbacks as _callbacks
 from . import layers as _layers
 from . import losses as _losses
@@ -705,6 +705,9 @@ class Sequential:
 
     def predict_proba(self, X):
         """Class probabilities: softmax of the outputs (sigmoid after BCEWithLogits)."""
+        plan = _infer.cached_plan(self)  # the whole forward in one native call, when possible
+        if plan is not None:
+            return plan.predict_proba(X)
         out = self._infer(self._check_X(X))
         if isinstance(self.loss, _losses.BCEWithLogits):
             return _ops.activation_forward(out, "sigmoid")

@@ -183,12 +183,14 @@ def gemm_path(request):
 
 # Sizes on both sides of every tile width (4/8 generic, 6/8/16 AVX2, 14/16/32
 # AVX-512), of the C^T switch and of the automatic choice between drivers
-# (A @ B: n = 128 float32 / 64 float64; A^T @ B: k or n = 32), and the course's
-# shapes with their backward products.
+# (A @ B: n = 128 float32 / 64 float64; A^T @ B: k or n = 32), one- and two-row
+# products (one-row kernels over column strips, straight and as C^T), and the
+# course's shapes with their backward products.
 SMALL_SHAPES = [(1, 1, 1), (1, 9, 17), (5, 3, 7), (6, 31, 16), (7, 33, 17), (13, 8, 15), (14, 65, 33),
                 (15, 64, 31), (29, 2, 47), (10, 784, 30), (784, 10, 30), (10, 30, 784), (64, 100, 37),
                 (10, 2048, 10), (65, 257, 9), (3, 129, 70), (100, 31, 4), (33, 7, 2), (5, 20, 128),
-                (5, 20, 129), (9, 7, 64), (9, 7, 65), (40, 32, 33), (40, 33, 32), (40, 33, 33)]
+                (5, 20, 129), (9, 7, 64), (9, 7, 65), (40, 32, 33), (40, 33, 32), (40, 33, 33),
+                (1, 50, 300), (2, 40, 209), (1, 784, 100), (2, 9, 52), (300, 40, 2), (257, 33, 1), (3, 11, 105)]
 TRANS = [(False, False), (True, False), (False, True), (True, True)]
 
 
@@ -206,8 +208,8 @@ def test_gemm_paths_match_numpy(rng, dtype, isa, gemm_path, m, k, n, trans_a, tr
 
 @requires_c
 @pytest.mark.parametrize("trans", ["NN", "TN", "NT", "TT"])
-@pytest.mark.parametrize("m,k,n", [(64, 784, 30), (10, 3000, 70), (700, 40, 13), (9, 200, 600), (256, 100, 10)],
-                         ids=str)
+@pytest.mark.parametrize("m,k,n", [(64, 784, 30), (10, 3000, 70), (700, 40, 13), (9, 200, 600), (256, 100, 10),
+                                   (1, 2000, 900), (2, 1500, 700), (3000, 400, 1)], ids=str)
 def test_unpacked_path_bit_identical_for_any_thread_count(rng, dtype, isa, gemm_path, m, k, n, trans):
     ta, tb = trans[0] == "T", trans[1] == "T"
     a, b = operands(rng, m, k, n, dtype, ta, tb)
@@ -238,7 +240,8 @@ def apply_act(x, act, param):
 @requires_c
 @pytest.mark.parametrize("act", list(ACTS))
 @pytest.mark.parametrize("trans", ["NN", "TN", "NT"])
-@pytest.mark.parametrize("m,k,n", [(1, 5, 3), (10, 784, 30), (37, 19, 70), (784, 10, 30), (20, 300, 10)], ids=str)
+@pytest.mark.parametrize("m,k,n", [(1, 5, 3), (10, 784, 30), (37, 19, 70), (784, 10, 30), (20, 300, 10),
+                                   (1, 784, 100), (2, 30, 150), (300, 40, 2)], ids=str)
 def test_gemm_epilogue(rng, dtype, isa, gemm_path, n_threads, m, k, n, trans, act):
     ta, tb = trans[0] == "T", trans[1] == "T"
     a, b = operands(rng, m, k, n, dtype, ta, tb)
@@ -268,3 +271,20 @@ def test_edge_tiles_write_nothing_past_the_output(rng, dtype, isa, gemm_path):
             fastmlp._config._kernels.gemm(out, a, b, 1.0, 0.0, ta, tb, 1)
             assert (flat[m * n:] == 7.0).all()
             assert_close(out, expected(a, b, ta, tb), k, dtype)
+
+
+@requires_c
+def test_a_row_is_the_same_whatever_the_batch(rng, dtype, isa):
+    # one- and two-row products take the one-row kernel, bigger ones tiles: the
+    # sums are the same chains, so a row's result does not depend on m
+    kernels = fastmlp._config._kernels
+    for k, n in ((784, 100), (30, 10), (100, 300)):
+        a, b = operands(rng, 13, k, n, dtype, False, False)
+        full = kernels.gemm(np.empty((13, n), dtype), a, b, 1.0, 0.0, False, False, 1)
+        for rows in (slice(0, 1), slice(5, 7), slice(2, 5)):
+            part = kernels.gemm(np.empty((rows.stop - rows.start, n), dtype), np.ascontiguousarray(a[rows]), b,
+                                1.0, 0.0, False, False, 1)
+            unpacked = n * dtype.itemsize <= 512  # the unpacked driver's range for A @ B
+            if unpacked and kernels.gemm_get_path() == "auto" and kernels.isa_active() != "generic":
+                np.testing.assert_array_equal(part, full[rows])
+            assert_close(part, full[rows], k, dtype)
