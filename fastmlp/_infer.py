@@ -134,7 +134,7 @@ class InferencePlan:
     def _run(self, chain, X):
         model = self._model()
         if not (type(X) is np.ndarray and X.dtype == self.dtype and X.ndim == 2
-                and X.shape[1] == self.d_in and X.shape[0] > 0 and X.flags.c_contiguous):
+                and X.shape[1] == self.d_in and X.shape[0] > 0 and X.flags.c_contiguous and X.flags.aligned):
             X = model._check_X(X)
         if chain is None:  # nothing but identities
             model._check_X(X)

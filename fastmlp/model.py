@@ -715,7 +715,8 @@ class Sequential:
 
     def predict(self, X):
         """Class labels after a classification loss, the raw outputs otherwise."""
-        out = self._infer(self._check_X(X))
+        plan = _infer.cached_plan(self)
+        out = plan.forward(X) if plan is not None else self._infer(self._check_X(X))
         if isinstance(self.loss, _losses.BCEWithLogits):
             return (out > 0).astype(np.int64)
         if self._classifies():
