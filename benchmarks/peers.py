@@ -34,7 +34,7 @@ import time
 N_SAMPLES, N_FEATURES, N_CLASSES = 50_000, 784, 10
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "RESULTS.md")
-PEAK_GFLOPS_PER_CORE = 240.0  # 2 FMA pipes x 16 fp32 lanes x 2 flops x ~3.75 GHz (see RESULTS.md)
+PEAK_GFLOPS_PER_CORE = None  # measured by benchmarks/peak_flops.py when the table is written
 
 WORKLOADS = {
     "a": dict(sizes=[784, 30, 10], activation="sigmoid", optimizer="sgd", lr=0.1, batch=10),
@@ -297,6 +297,14 @@ def summarize(values):
 
 
 def table(args, libs, notes, results, contended):
+    global PEAK_GFLOPS_PER_CORE
+    if PEAK_GFLOPS_PER_CORE is None:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import peak_flops
+
+        isa, PEAK_GFLOPS_PER_CORE = peak_flops.measure()
+        notes = list(notes) + [f"FP32 peak measured by benchmarks/peak_flops.py: {PEAK_GFLOPS_PER_CORE:.0f} "
+                               f"GFLOP/s per core ({isa} FMA loop)"]
     lines = [f"Command: `python benchmarks/peers.py{' --quick' if args.quick else ''}"
              f"{' --contended' if args.contended else ''}`; {args.rounds} alternating rounds, "
              f"median [min-max]; machine: {os.cpu_count()} cores; "
