@@ -13,7 +13,8 @@ import numbers
 import numpy as np
 
 from . import _config
-from . import ops
+from . import ops as _ops
+from .init import get_initializer as _get_initializer
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 
@@ -70,10 +71,6 @@ class Layer:
 
 
 # ----------------------------------------------- Dense and activations (layers)
-
-from . import _config  # noqa: E402
-from . import ops as _ops  # noqa: E402
-from .init import get_initializer as _get_initializer  # noqa: E402
 
 
 def _positive_int(value, name, owner):
@@ -357,7 +354,7 @@ ACTIVATION_LAYERS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": 
 
 def _input(x, dtype):
     """x as a checked float array in the layer's dtype (converted once if it came in another)."""
-    x = ops.check_float_array(x, "x")
+    x = _ops.check_float_array(x, "x")
     return x if x.dtype == dtype else x.astype(dtype)
 
 
@@ -398,10 +395,10 @@ class BatchNorm(Layer):
             raise TypeError(f"num_features must be a positive int, got {type(num_features).__name__}")
         if num_features < 1:
             raise ValueError(f"num_features must be a positive int, got {num_features}")
-        momentum = ops._scalar_arg(momentum, "momentum")
+        momentum = _ops._scalar_arg(momentum, "momentum")
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"Invalid momentum: {momentum} (expected a number in [0, 1])")
-        eps = ops._scalar_arg(eps, "eps")
+        eps = _ops._scalar_arg(eps, "eps")
         if not (eps > 0 and math.isfinite(eps)):
             raise ValueError(f"Invalid eps: {eps} (expected a positive finite number)")
         super().__init__(dtype, seed)
@@ -441,10 +438,10 @@ class BatchNorm(Layer):
             # the layer's own arrays (checked above) and a checked x: straight to the kernel
             _config.backend().batchnorm_forward_train(
                 y, mean, rstd, b["running_mean"], b["running_var"], x, p["gamma"], p["beta"],
-                self.momentum, self.eps, ops.threads())
+                self.momentum, self.eps, _ops.threads())
             self.num_batches_tracked += 1
         else:
-            y = ops.batchnorm_forward_eval(x, p["gamma"], p["beta"], b["running_mean"], b["running_var"],
+            y = _ops.batchnorm_forward_eval(x, p["gamma"], p["beta"], b["running_mean"], b["running_var"],
                                            self.eps)
             mean = b["running_mean"].copy()
             rstd = (1.0 / np.sqrt(b["running_var"].astype(np.float64) + self.eps)).astype(self.dtype)
@@ -463,7 +460,7 @@ class BatchNorm(Layer):
         if np.may_share_memory(grad_y, gx):
             grad_y = grad_y.copy()
         _config.backend().batchnorm_backward(gx, self.grads["gamma"], self.grads["beta"], grad_y, x, mean,
-                                             rstd, self.params["gamma"], training, ops.threads())
+                                             rstd, self.params["gamma"], training, _ops.threads())
         return gx
 
     def _check_state(self):
@@ -496,7 +493,7 @@ class Dropout(Layer):
     """
 
     def __init__(self, p=0.5, dtype="float32", seed=None):
-        p = ops._scalar_arg(p, "p")
+        p = _ops._scalar_arg(p, "p")
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout probability p must lie in [0, 1), got {p}")
         super().__init__(dtype, seed)
@@ -514,7 +511,7 @@ class Dropout(Layer):
         self._forwarded = False
 
     def forward(self, x, training=False):
-        x = ops.check_float_array(x, "x")
+        x = _ops.check_float_array(x, "x")
         self._forwarded = True
         if not training or self.p == 0.0:
             self._mask = None
@@ -524,7 +521,7 @@ class Dropout(Layer):
         if np.may_share_memory(x, y):
             x = x.copy()
         # checked x and the layer's own outputs: straight to the kernel
-        _config.backend().dropout_forward(y, mask, x, self.p, self._seed, self.calls, ops.threads())
+        _config.backend().dropout_forward(y, mask, x, self.p, self._seed, self.calls, _ops.threads())
         self._mask = mask
         self.calls += 1
         return y
@@ -532,7 +529,7 @@ class Dropout(Layer):
     def backward(self, grad_y):
         if not self._forwarded:
             raise RuntimeError("Dropout.backward called before forward")
-        grad_y = ops.check_float_array(grad_y, "grad_y")
+        grad_y = _ops.check_float_array(grad_y, "grad_y")
         if self._mask is None:
             return grad_y
         if grad_y.shape != self._mask.shape:
@@ -540,7 +537,7 @@ class Dropout(Layer):
         gx = self._ws.get("grad_x", grad_y.shape, grad_y.dtype)
         if np.may_share_memory(grad_y, gx) and grad_y is not gx:
             grad_y = grad_y.copy()
-        _config.backend().dropout_backward(gx, grad_y, self._mask, self.p, ops.threads())
+        _config.backend().dropout_backward(gx, grad_y, self._mask, self.p, _ops.threads())
         return gx
 
     def extra_repr(self):
@@ -550,8 +547,8 @@ class Dropout(Layer):
 class _Pool2d(Layer):
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size = ops._pair(kernel_size, "kernel_size")
-        self.stride = ops._pair(stride, "stride", allow_none=True) or self.kernel_size
+        self.kernel_size = _ops._pair(kernel_size, "kernel_size")
+        self.stride = _ops._pair(stride, "stride", allow_none=True) or self.kernel_size
         self._input_shape = None
         self._ws = _Workspace()
 
@@ -560,17 +557,17 @@ class _Pool2d(Layer):
         inference, so results the caller keeps are never overwritten."""
         if not training:
             return (None,) * len(names)
-        shape, _ = ops.pool_output_shape(x.shape, self.kernel_size, self.stride)
+        shape, _ = _ops.pool_output_shape(x.shape, self.kernel_size, self.stride)
         return tuple(self._ws.get(n, shape, np.dtype(np.int32) if n == "argmax" else x.dtype) for n in names)
 
     def _check(self, x):
-        x = ops.check_float_array(x, "x")
+        x = _ops.check_float_array(x, "x")
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__} expected a 4-D input (N, C, H, W), got shape {x.shape}")
         return x
 
     def output_shape(self, input_shape):
-        shape, _ = ops.pool_output_shape((1,) + tuple(input_shape), self.kernel_size, self.stride)
+        shape, _ = _ops.pool_output_shape((1,) + tuple(input_shape), self.kernel_size, self.stride)
         return shape[1:]
 
     def extra_repr(self):
@@ -585,7 +582,7 @@ class MaxPool2d(_Pool2d):
     def forward(self, x, training=False):
         x = self._check(x)
         out, argmax = self._outputs(x, training, "y", "argmax")
-        y, self._argmax = ops.maxpool2d_forward(x, self.kernel_size, self.stride, out=out, argmax=argmax)
+        y, self._argmax = _ops.maxpool2d_forward(x, self.kernel_size, self.stride, out=out, argmax=argmax)
         self._input_shape = x.shape
         self._training = training
         return y
@@ -593,9 +590,9 @@ class MaxPool2d(_Pool2d):
     def backward(self, grad_y):
         if self._input_shape is None:
             raise RuntimeError("MaxPool2d.backward called before forward")
-        grad_y = ops.check_float_array(grad_y, "grad_y")
+        grad_y = _ops.check_float_array(grad_y, "grad_y")
         out = self._ws.get("grad_x", self._input_shape, grad_y.dtype) if self._training else None
-        return ops.maxpool2d_backward(grad_y, self._argmax, self._input_shape, out=out)
+        return _ops.maxpool2d_backward(grad_y, self._argmax, self._input_shape, out=out)
 
 
 class AvgPool2d(_Pool2d):
@@ -605,7 +602,7 @@ class AvgPool2d(_Pool2d):
     def forward(self, x, training=False):
         x = self._check(x)
         (out,) = self._outputs(x, training, "y")
-        y = ops.avgpool2d_forward(x, self.kernel_size, self.stride, out=out)
+        y = _ops.avgpool2d_forward(x, self.kernel_size, self.stride, out=out)
         self._input_shape = x.shape
         self._training = training
         return y
@@ -613,9 +610,9 @@ class AvgPool2d(_Pool2d):
     def backward(self, grad_y):
         if self._input_shape is None:
             raise RuntimeError("AvgPool2d.backward called before forward")
-        grad_y = ops.check_float_array(grad_y, "grad_y")
+        grad_y = _ops.check_float_array(grad_y, "grad_y")
         out = self._ws.get("grad_x", self._input_shape, grad_y.dtype) if self._training else None
-        return ops.avgpool2d_backward(grad_y, self._input_shape, self.kernel_size, self.stride, out=out)
+        return _ops.avgpool2d_backward(grad_y, self._input_shape, self.kernel_size, self.stride, out=out)
 
 
 class Flatten(Layer):
@@ -626,16 +623,16 @@ class Flatten(Layer):
         self._input_shape = None
 
     def forward(self, x, training=False):
-        x = ops.check_float_array(x, "x")
+        x = _ops.check_float_array(x, "x")
         if x.ndim < 1:
-            raise ValueError(f"Flatten expected an input of shape (N, ...), got a 0-D array")
+            raise ValueError("Flatten expected an input of shape (N, ...), got a 0-D array")
         self._input_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_y):
         if self._input_shape is None:
             raise RuntimeError("Flatten.backward called before forward")
-        grad_y = ops.check_float_array(grad_y, "grad_y")
+        grad_y = _ops.check_float_array(grad_y, "grad_y")
         return grad_y.reshape(self._input_shape)
 
     def output_shape(self, input_shape):

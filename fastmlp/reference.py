@@ -8,6 +8,8 @@ and the oracle the tests hold the C kernels to, so it is written as the clearest
 numpy, with the math in each docstring. ``n_threads`` is accepted so both
 backends are called alike; numpy decides its own threading.
 """
+import math
+
 import numpy as np
 
 
@@ -487,7 +489,6 @@ def avgpool2d_backward(dx, dy, kh, kw, sh, sw, n_threads=None):
     return dx
 # ---- optimizers and clipping
 
-import math  # noqa: E402
 
 def _scalars(dtype, *values):
     """Hyperparameters rounded to the arrays' dtype, as torch applies a Python scalar."""

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import fastmlp
 from fastmlp import layers, ops
 from conftest import HAVE_C, requires_c
 from test_dropout import using

@@ -14,7 +14,7 @@ import pytest
 import fastmlp
 
 pytest.importorskip("fastmlp.model")  # noqa: E402 (the model lands in its own branch)
-from fastmlp import _plan, callbacks, layers, losses, optim  # noqa: E402
+from fastmlp import _plan, callbacks, layers, optim  # noqa: E402
 
 from conftest import requires_c
 
