@@ -303,3 +303,15 @@ def test_penalty_special_values(dtype, isa):
     g = np.zeros_like(w)
     v = ops.penalty(g[1:], w[1:], 0.5, 0.0)
     assert v == np.inf
+
+
+@requires_c
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "elu", "relu", "leaky_relu"])
+def test_epilogue_activation_bit_identical_to_standalone(rng, dtype, act, isa, c_backend):
+    """The GEMM epilogue's bias+activation and the standalone activation kernel run the
+    same element code: fused forward == activation(linear forward), bit for bit."""
+    x, W, b = operands(rng, 37, 29, 71, dtype)
+    p = {"elu": 0.7, "leaky_relu": 0.1}.get(act)
+    fused = ops.dense_forward(x, W, b, activation=act, act_param=p)
+    lin = ops.dense_forward(x, W, b)
+    np.testing.assert_array_equal(fused, ops.activation_forward(lin, act, p))
