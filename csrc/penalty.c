@@ -225,12 +225,12 @@ double fm_penalty_f32(float *grad, const float *w, fm_int size, double l1, doubl
                       int n_threads)
 {
     pen_ctx s = {grad, w, l1, l2};
-    return fm_blocked_sum(size, PENALTY_BLOCK, n_threads, 0.1, penalty_f32_block(), &s);
+    return fm_blocked_sum(size, PENALTY_BLOCK, n_threads, 0.3, penalty_f32_block(), &s);
 }
 
 double fm_penalty_f64(double *grad, const double *w, fm_int size, double l1, double l2,
                       int n_threads)
 {
     pen_ctx s = {grad, w, l1, l2};
-    return fm_blocked_sum(size, PENALTY_BLOCK, n_threads, 0.15, penalty_f64_block(), &s);
+    return fm_blocked_sum(size, PENALTY_BLOCK, n_threads, 0.35, penalty_f64_block(), &s);
 }
