@@ -146,6 +146,22 @@ def test_mse(benchmark, backend, batch, width):
     benchmark(ops.mse, o, t, grad=grad)
 
 
+
+@pytest.mark.parametrize("shape", [(784, 100), (100, 10), (784, 2048)])
+def test_penalty(benchmark, backend, shape):
+    """L1+L2 penalty (Dense.add_penalty each training step): value + gradient in place."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(shape, dtype=np.float32)
+    g = np.zeros_like(w)
+    if fastmlp._config._kernels is not None:
+        g1, g2 = np.zeros_like(w), np.zeros_like(w)
+        v1 = on("c", lambda: ops.penalty(g1, w, 1e-4, 1e-3))
+        v2 = on("reference", lambda: ops.penalty(g2, w, 1e-4, 1e-3))
+        np.testing.assert_allclose(v1, v2, rtol=1e-10)
+        np.testing.assert_allclose(g1, g2, rtol=1e-5, atol=1e-9)
+    benchmark.group = f"penalty {shape[0]}x{shape[1]}"
+    benchmark(ops.penalty, g, w, 1e-4, 1e-3)
+
 def table():
     """GB/s of the element-wise activations on 2^24 float32 (64 MiB in, 64 MiB out)."""
     n_threads = fastmlp.get_num_threads()

@@ -53,6 +53,33 @@ FM_INLINE void FN(scatter_row)(T *dr, const T *gr, fm_int wo, fm_int sw)
         FN(scatter_row_sw)(dr, gr, wo, sw);
 }
 
+#define POOL_ROWBUF 1024 /* input columns the 2 x 2 path handles (its stack buffers) */
+
+/* 2 x 2 windows, stride 2, one output row, in two passes: the two input rows
+ * combined column by column (unit stride: vectorises fully), then neighbouring
+ * columns. Both steps pick the winner of a total order (NaN first, then the larger
+ * value, then the lower row-major index), so the result is the window's first
+ * maximum in row-major order, NaN counting as the maximum, as in the generic path. */
+FM_INLINE void FN(max_row_2x2s2)(T *FM_RESTRICT yr, int32_t *FM_RESTRICT ar, const T *FM_RESTRICT x0,
+                                 const T *FM_RESTRICT x1, int32_t off0, int32_t w, fm_int wo,
+                                 T *FM_RESTRICT m, int32_t *FM_RESTRICT ix)
+{
+    for (fm_int k = 0; k < 2 * wo; k++) {
+        const T a = x0[k], b = x1[k];
+        const int take = (b > a) | ((b != b) & (a == a));
+        m[k] = take ? b : a;
+        ix[k] = off0 + (int32_t)k + (take ? w : 0);
+    }
+    for (fm_int j = 0; j < wo; j++) {
+        const T l = m[2 * j], r = m[2 * j + 1];
+        const int32_t il = ix[2 * j], ir = ix[2 * j + 1];
+        const int tie = (r == l) | ((r != r) & (l != l));
+        const int take = (r > l) | ((r != r) & (l == l)) | (tie & (ir < il));
+        yr[j] = take ? r : l;
+        ar[j] = take ? ir : il;
+    }
+}
+
 /* max forward on planes [p0, p1): output rows in order; within a row the window
  * offsets (a, b) in row-major order update every output column, branch-free, so
  * the columns vectorise. Each output sees its candidates in row-major window
@@ -60,6 +87,8 @@ FM_INLINE void FN(scatter_row)(T *dr, const T *gr, fm_int wo, fm_int sw)
 FM_INLINE void FN(maxpool_fwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
 {
     const fm_int w = c->w, ho = c->ho, wo = c->wo, sh = c->sh, sw = c->sw;
+    T m[POOL_ROWBUF];
+    int32_t ix[POOL_ROWBUF];
     for (fm_int p = p0; p < p1; p++) {
         const T *xp = (const T *)c->in + p * c->h * w;
         T *yp = (T *)c->out + p * ho * wo;
@@ -69,6 +98,10 @@ FM_INLINE void FN(maxpool_fwd_body)(const pool_ctx *c, fm_int p0, fm_int p1)
             int32_t *FM_RESTRICT ar = ap + i * wo;
             const T *FM_RESTRICT x0 = xp + i * sh * w;
             const int32_t off0 = (int32_t)(i * sh * w);
+            if (c->kh == 2 && c->kw == 2 && sw == 2 && w <= POOL_ROWBUF) {
+                FN(max_row_2x2s2)(yr, ar, x0, x0 + w, off0, (int32_t)w, wo, m, ix);
+                continue;
+            }
             for (fm_int j = 0; j < wo; j++) {
                 yr[j] = x0[j * sw];
                 ar[j] = off0 + (int32_t)(j * sw);

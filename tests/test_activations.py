@@ -202,3 +202,17 @@ def test_backends_agree_on_any_values(data, act):
     x = np.array(data, np.float32)
     y = [with_backend(be, lambda: ops.activation_forward(x, act)) for be in ("c", "reference")]
     assert_close(y[0], y[1], np.float32)
+
+
+@requires_c
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "elu"])
+def test_float32_dense_sweep_accuracy(act, isa, c_backend):
+    """float32 sigmoid/tanh/elu (Estrin-form polynomials) on a dense grid through every
+    branch point (|x| = 0.25 for tanh, x = -0.5 for elu, the exp range limits) stay
+    within RTOL of the float64 reference; the fused GEMM epilogue path uses the same code."""
+    x = np.concatenate([np.linspace(-100, 100, 200001), np.linspace(-0.6, 0.6, 50001),
+                        [-87.33, -87.34, -88.0, -103.0, 1e-38, -1e-38]]).astype(np.float32)
+    p = PARAMS.get(act)
+    y = ops.activation_forward(x, act, p)
+    want = with_backend("reference", lambda: ops.activation_forward(x.astype(np.float64), act, p))
+    np.testing.assert_allclose(y, want, rtol=RTOL[np.dtype(np.float32)], atol=1e-37)

@@ -229,3 +229,34 @@ def test_pooling_hypothesis(n, c, h, w, kh, kw, sh, sw, f64):
             got = run_all(x, (kh, kw), (sh, sw))
         for key in want:
             np.testing.assert_array_equal(got[key], want[key])
+
+
+@requires_c
+@pytest.mark.parametrize("shape", [(3, 2, 28, 28), (2, 3, 7, 29), (1, 1, 2, 2), (1, 2, 4, 1030),
+                                   (1, 1, 5, 2050)], ids=str)
+def test_maxpool_2x2_stride2_every_window_pattern(rng, dtype, isa, n_threads, shape):
+    """The 2 x 2 / stride 2 path (rows combined first, then column pairs): equal to the
+    reference bit for bit on values from {-inf, -1, -0, 0, 1, inf, NaN}, so every tie and
+    NaN arrangement in a window occurs, odd widths, and widths beyond its row buffer."""
+    vals = np.array([-np.inf, -1.0, -0.0, 0.0, 1.0, np.inf, np.nan])
+    x = vals[rng.integers(0, vals.size, shape)].astype(dtype)
+    with using("reference"):
+        y_ref, a_ref = ops.maxpool2d_forward(x, 2)
+    with using("c"):
+        y, a = ops.maxpool2d_forward(x, 2)
+    np.testing.assert_array_equal(a, a_ref)
+    np.testing.assert_array_equal(y.view(np.uint8), y_ref.view(np.uint8))  # -0 vs 0, NaN bits
+
+
+@requires_c
+def test_maxpool_2x2_all_orders_of_four(dtype, isa):
+    """Every assignment of the values {0, 1} and NaN to the four window positions."""
+    import itertools
+    combos = np.array(list(itertools.product([0.0, 1.0, np.nan], repeat=4)))
+    x = combos.reshape(-1, 1, 2, 2).astype(dtype)
+    with using("reference"):
+        y_ref, a_ref = ops.maxpool2d_forward(x, 2)
+    with using("c"):
+        y, a = ops.maxpool2d_forward(x, 2)
+    np.testing.assert_array_equal(a, a_ref)
+    np.testing.assert_array_equal(y, y_ref)
