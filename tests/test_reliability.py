@@ -359,12 +359,13 @@ BIG = 2 ** 31 + 17
                            f"{BIG}-element float32 array (2**31 + 17 elements)")
 def test_element_count_beyond_2_pow_31_uses_64_bit_indices(c_backend):
     # ReLU in place over 2**31 + 17 float32 values (8 GiB, one pass): the elements
-    # at and beyond index 2**31 must be reached (a 32-bit index would wrap or stop)
-    x = np.empty(BIG, np.float32)
-    x.fill(-1.0)
+    # at and beyond index 2**31 must be reached (a 32-bit index would wrap or stop).
+    # np.zeros maps zero pages lazily; the kernel's writes are the only full pass.
+    x = np.zeros(BIG, np.float32)
     x[2 ** 31 - 1] = 1.0
-    x[2 ** 31] = 2.0
-    x[BIG - 1] = 3.0
+    x[2 ** 31] = -2.0
+    x[2 ** 31 + 1] = 4.0
+    x[BIG - 1] = -3.0
     old = _config._num_threads
     try:
         fastmlp.set_num_threads(2)
@@ -372,9 +373,8 @@ def test_element_count_beyond_2_pow_31_uses_64_bit_indices(c_backend):
     finally:
         _config._num_threads = old
     assert y is x
-    assert x[2 ** 31 - 1] == 1.0 and x[2 ** 31] == 2.0 and x[BIG - 1] == 3.0
-    assert x[BIG - 2] == 0.0 and x[0] == 0.0
-    assert np.count_nonzero(x) == 3
+    assert x[2 ** 31 - 1] == 1.0 and x[2 ** 31 + 1] == 4.0
+    assert x[2 ** 31] == 0.0 and x[BIG - 1] == 0.0 and x[0] == 0.0
     del x, y
 
 
