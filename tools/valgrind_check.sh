@@ -54,15 +54,16 @@ status=0
 declare -A lost
 for steps in "$N" $((2 * N)); do
     log="$work/vg_$steps.log"
-    valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite --num-callers=30 \
+    valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite --num-callers=30 --fullpath-after= \
         --log-file="$log" "$py" run.py "$steps" "$work/m_$steps.npz" >"$work/out_$steps.txt" 2>&1 \
         || { echo "run with $steps steps failed:"; cat "$work/out_$steps.txt"; tail -30 "$log"; exit 1; }
     lost[$steps]=$(grep -oE "definitely lost: [0-9,]+ bytes" "$log" | tr -dc '0-9' || true)
     lost[$steps]=${lost[$steps]:-0}
     errs=$(grep -oE "ERROR SUMMARY: [0-9,]+ errors" "$log" | tr -dc '0-9')
-    # error blocks (invalid read/write, uninitialised, bad free) that pass through our code
+    # error blocks (invalid read/write, uninitialised, bad free) that pass through our
+    # code: a frame in the extension (.so name, csrc/ path, Cython wrapper or fm_ kernel)
     ours=$(awk '/^==[0-9]+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap)/{blk=1; hit=0; next}
-                blk && /_kernels|csrc\//{hit=1}
+                blk && /_kernels|\/csrc\/|__pyx_| fm_[a-z0-9_]+ \(/{hit=1}
                 blk && /^==[0-9]+== $/{ if (hit) n++; blk=0 }
                 END{print n+0}' "$log")
     echo "valgrind: $steps steps ($FASTMLP_ISA, 2 threads): $errs errors in all, $ours through fastmlp's extension, definitely lost ${lost[$steps]} bytes"
