@@ -87,6 +87,9 @@ class BuildExt(build_ext):
         if omp:
             cflags += omp[0]
             lflags += omp[1]
+        # FASTMLP_DEBUG_FLAGS (e.g. "-O1 -g" for tools/sanitize.sh) go last, so they
+        # override the -O3 -g0 above; unset in normal builds.
+        cflags += shlex.split(os.environ.get("FASTMLP_DEBUG_FLAGS", ""))
         for ext in self.extensions:
             ext.extra_compile_args = list(ext.extra_compile_args or []) + cflags
             ext.extra_link_args = list(ext.extra_link_args or []) + lflags

@@ -161,8 +161,9 @@ def activation_forward(x, name, param=None, out=None):
         if x.ndim == 0:
             raise ValueError("softmax needs at least a 1-D input")
         c = x.shape[-1]
-        x2 = x.reshape(-1, c)
-        be.softmax_forward(out.reshape(-1, c), x2, threads())
+        rows = int(np.prod(x.shape[:-1]))  # not -1: that fails for an empty last axis
+        x2 = x.reshape(rows, c)
+        be.softmax_forward(out.reshape(rows, c), x2, threads())
     else:
         be.activation_forward(out, x, name, param, threads())  # element-wise: any shape
     return out
@@ -186,7 +187,8 @@ def activation_backward(dy, y, name, param=None, out=None):
         if y.ndim == 0:
             raise ValueError("softmax needs at least a 1-D input")
         c = y.shape[-1]
-        be.softmax_backward(out.reshape(-1, c), dy.reshape(-1, c), y.reshape(-1, c), threads())
+        rows = int(np.prod(y.shape[:-1]))  # not -1: that fails for an empty last axis
+        be.softmax_backward(out.reshape(rows, c), dy.reshape(rows, c), y.reshape(rows, c), threads())
     else:
         be.activation_backward(out, dy, y, name, param, threads())
     return out

@@ -115,6 +115,8 @@ def activation_backward(dx, dy, y, act, param, n_threads=None):
 
 def softmax_forward(y, x, n_threads=None):
     """y[i] = exp(x[i] - max x[i]) / sum_j exp(x[i, j] - max x[i]), over the last axis of (N, C)."""
+    if x.shape[1] == 0:  # no classes: nothing to normalise (max has no identity)
+        return y
     with np.errstate(over="ignore"):  # x - max below -huge is -inf: its exp is exactly 0
         z = x - x.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -464,7 +466,7 @@ def maxpool2d_backward(dx, dy, argmax, n_threads=None):
     """dx = 0, then dx[n, c, argmax[n, c, i, j]] += dy[n, c, i, j] over outputs in order
     (windows that overlap accumulate on a shared maximum)."""
     nc = dx.shape[0] * dx.shape[1]
-    flat = dx.reshape(nc, -1)
+    flat = dx.reshape(nc, dx.shape[2] * dx.shape[3])  # not -1: nc may be 0
     flat[...] = 0
     planes = np.repeat(np.arange(nc), dy.shape[2] * dy.shape[3])
     np.add.at(flat, (planes, argmax.reshape(-1)), dy.reshape(-1))
