@@ -340,6 +340,8 @@ class Sequential:
             key = optimizer.lower()
             if key not in OPTIMIZERS:
                 raise ValueError(f"Unknown optimizer {optimizer!r}; expected one of {tuple(OPTIMIZERS)}")
+            if key == "sgd":  # SGD has no default lr in the contract; Keras's "sgd" means 0.01
+                return _optim.SGD(lr=0.01)
             return getattr(_optim, OPTIMIZERS[key])()
         if not callable(getattr(optimizer, "step", None)):
             raise TypeError(f"optimizer must be a name or an object with step(params, grads), "

@@ -14,7 +14,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # -------------------------------------------------------------------- checks
 
-def check_float_array(x, name, ndim=None, dtype=None):
+def check_float_array(x, name, ndim=None, dtype=None, layout=True):
     """x as an aligned C-contiguous float32/float64 ndarray (copied only if needed).
 
     Lists and other array-likes are accepted; integer, bool, complex, object and
@@ -38,9 +38,14 @@ def check_float_array(x, name, ndim=None, dtype=None):
         raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {arr.dtype}")
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got {arr.ndim}-D array of shape {arr.shape}")
-    if not (arr.flags.c_contiguous and arr.flags.aligned):
+    if layout and not (arr.flags.c_contiguous and arr.flags.aligned):
         arr = np.require(arr, arr.dtype, ["C", "A"])
     return arr
+
+
+def as_c_layout(arr):
+    """A checked array made C-contiguous and aligned (the one copy, after the shape checks)."""
+    return arr if arr.flags.c_contiguous and arr.flags.aligned else np.require(arr, arr.dtype, ["C", "A"])
 
 
 def check_out(out, name, shape, dtype):
@@ -89,8 +94,9 @@ def gemm(a, b, out=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
     given) has it too and is written in place and returned; with beta == 0 its
     old contents are never read. Without ``out`` a new array is returned.
     """
-    a = check_float_array(a, "a", ndim=2)
-    b = check_float_array(b, "b", ndim=2, dtype=a.dtype)
+    # shapes are checked before any layout copy (a strided view may be huge)
+    a = check_float_array(a, "a", ndim=2, layout=False)
+    b = check_float_array(b, "b", ndim=2, dtype=a.dtype, layout=False)
     trans_a = _bool_arg(trans_a, "trans_a")
     trans_b = _bool_arg(trans_b, "trans_b")
     alpha = _scalar_arg(alpha, "alpha")
@@ -102,6 +108,7 @@ def gemm(a, b, out=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
             f"gemm: inner dimensions differ: op(a) is {m}x{k}, op(b) is {k_b}x{n} "
             f"(trans_a={trans_a}, trans_b={trans_b})"
         )
+    a, b = as_c_layout(a), as_c_layout(b)
     if out is None:
         out = np.empty((m, n), dtype=a.dtype)
         beta = 0.0
@@ -195,8 +202,9 @@ def activation_backward(dy, y, name, param=None, out=None):
 
 
 def _check_dense(x, W, b):
-    x = check_float_array(x, "x", ndim=2)
-    W = check_float_array(W, "W", ndim=2, dtype=x.dtype)
+    # shapes are checked before any layout copy (a strided view may be huge)
+    x = check_float_array(x, "x", ndim=2, layout=False)
+    W = check_float_array(W, "W", ndim=2, dtype=x.dtype, layout=False)
     if W.shape[0] != x.shape[1]:
         raise ValueError(
             f"dense: W must have shape ({x.shape[1]}, out) to match x of shape {x.shape}, got {W.shape}")
@@ -204,7 +212,7 @@ def _check_dense(x, W, b):
         b = check_float_array(b, "b", ndim=1, dtype=x.dtype)
         if b.shape[0] != W.shape[1]:
             raise ValueError(f"dense: b must have shape ({W.shape[1]},) to match W of shape {W.shape}, got {b.shape}")
-    return x, W, b
+    return as_c_layout(x), as_c_layout(W), b
 
 
 def dense_forward(x, W, b=None, activation=None, act_param=None, out=None):

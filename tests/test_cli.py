@@ -6,8 +6,6 @@ import fastmlp
 from fastmlp import cli
 from conftest import child_python
 
-pytest.importorskip("fastmlp.losses", reason="the layer/loss branches are not merged yet")
-pytest.importorskip("fastmlp.optim", reason="the optimizer branch is not merged yet")
 
 
 def test_train_small_run(capsys, tmp_path):

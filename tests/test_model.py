@@ -9,8 +9,7 @@ import pytest
 
 import fastmlp
 
-pytest.importorskip("fastmlp.losses", reason="the layer/loss branches are not merged yet")
-optim = pytest.importorskip("fastmlp.optim", reason="the optimizer branch is not merged yet")
+from fastmlp import optim
 from fastmlp import callbacks, layers, losses  # noqa: E402
 from fastmlp.datasets import load_mnist_sample  # noqa: E402
 
@@ -446,3 +445,13 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     fastmlp.MLP([4, 3], seed=0).fit(X, y, epochs=2, batch_size=10, verbose=1)
     text = out.getvalue()
     assert "batch/s" in text and "ETA" in text and "\r" in text and "Epoch 2/2 - loss" in text
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam", "adamw"])
+def test_fit_accepts_optimizer_names(name):
+    X = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
+    y = np.arange(20) % 3
+    model = fastmlp.MLP([4, 5, 3], seed=0)
+    history = model.fit(X, y, epochs=2, batch_size=5, optimizer=name, verbose=0)
+    assert np.isfinite(history["loss"]).all()
+    assert type(model.optimizer).__name__.lower() == name

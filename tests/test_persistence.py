@@ -8,8 +8,7 @@ import pytest
 
 import fastmlp
 
-pytest.importorskip("fastmlp.losses", reason="the layer/loss branches are not merged yet")
-optim = pytest.importorskip("fastmlp.optim", reason="the optimizer branch is not merged yet")
+from fastmlp import optim
 from fastmlp import layers  # noqa: E402
 
 

@@ -19,6 +19,7 @@ import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -619,3 +620,17 @@ def test_more_refused_inputs(fn, exc, match):
     with pytest.raises(exc, match=match or None):
         fn()
     assert np.array_equal(_rm, before[0]) and np.array_equal(_rv, before[1])
+
+
+@pytest.mark.parametrize("call", ["gemm", "dense_forward"])
+def test_shape_mismatch_refused_before_any_layout_copy(call):
+    # a 2**30-element strided view: converting it first would copy 4 GiB
+    big = np.broadcast_to(np.float32(1), (1 << 16, 1 << 15))[:, ::2]
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="16384"):
+            getattr(ops, call)(big, np.ones((5, 3), np.float32))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
