@@ -243,89 +243,34 @@ FM_TARGET_AVX2 void fm_dgemm_sup_avx2_6x8(fm_int k, const double *a, fm_int rs_a
     }
 }
 
+/* One switch case of the gemv drivers: the body specialised for nv vectors of
+ * output, with or without a masked partial last vector. */
+#define GEMV_CASE(body, nv)                                                    \
+    case nv:                                                                   \
+        if (partial)                                                           \
+            body(k, a, cs_a, b, ldb, c, alpha, beta, cols, nv, 1);             \
+        else                                                                   \
+            body(k, a, cs_a, b, ldb, c, alpha, beta, cols, nv, 0);             \
+        break;
+
 FM_TARGET_AVX2 void fm_sgemm_gemv_avx2(fm_int k, const float *a, fm_int cs_a, const float *b, fm_int ldb,
                                 float *c, float alpha, float beta, int cols)
 {
     const int partial = cols % 8 != 0;
     switch ((cols + 7) / 8) {
-    case 1:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 0);
-        break;
-    case 2:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 0);
-        break;
-    case 3:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 0);
-        break;
-    case 4:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 0);
-        break;
-    case 5:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 0);
-        break;
-    case 6:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 0);
-        break;
-    case 7:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 0);
-        break;
-    case 8:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 0);
-        break;
-    case 9:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 0);
-        break;
-    case 10:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 0);
-        break;
-    case 11:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 0);
-        break;
-    case 12:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 0);
-        break;
-    case 13:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 0);
-        break;
+    GEMV_CASE(gemv_body_sf32, 1)
+    GEMV_CASE(gemv_body_sf32, 2)
+    GEMV_CASE(gemv_body_sf32, 3)
+    GEMV_CASE(gemv_body_sf32, 4)
+    GEMV_CASE(gemv_body_sf32, 5)
+    GEMV_CASE(gemv_body_sf32, 6)
+    GEMV_CASE(gemv_body_sf32, 7)
+    GEMV_CASE(gemv_body_sf32, 8)
+    GEMV_CASE(gemv_body_sf32, 9)
+    GEMV_CASE(gemv_body_sf32, 10)
+    GEMV_CASE(gemv_body_sf32, 11)
+    GEMV_CASE(gemv_body_sf32, 12)
+    GEMV_CASE(gemv_body_sf32, 13)
     default: break;
     }
 }
@@ -335,84 +280,19 @@ FM_TARGET_AVX2 void fm_dgemm_gemv_avx2(fm_int k, const double *a, fm_int cs_a, c
 {
     const int partial = cols % 4 != 0;
     switch ((cols + 3) / 4) {
-    case 1:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 0);
-        break;
-    case 2:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 0);
-        break;
-    case 3:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 0);
-        break;
-    case 4:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 0);
-        break;
-    case 5:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 0);
-        break;
-    case 6:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 0);
-        break;
-    case 7:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 0);
-        break;
-    case 8:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 0);
-        break;
-    case 9:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 0);
-        break;
-    case 10:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 0);
-        break;
-    case 11:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 0);
-        break;
-    case 12:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 0);
-        break;
-    case 13:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 0);
-        break;
+    GEMV_CASE(gemv_body_sf64, 1)
+    GEMV_CASE(gemv_body_sf64, 2)
+    GEMV_CASE(gemv_body_sf64, 3)
+    GEMV_CASE(gemv_body_sf64, 4)
+    GEMV_CASE(gemv_body_sf64, 5)
+    GEMV_CASE(gemv_body_sf64, 6)
+    GEMV_CASE(gemv_body_sf64, 7)
+    GEMV_CASE(gemv_body_sf64, 8)
+    GEMV_CASE(gemv_body_sf64, 9)
+    GEMV_CASE(gemv_body_sf64, 10)
+    GEMV_CASE(gemv_body_sf64, 11)
+    GEMV_CASE(gemv_body_sf64, 12)
+    GEMV_CASE(gemv_body_sf64, 13)
     default: break;
     }
 }

@@ -333,155 +333,45 @@ FM_TARGET_AVX512 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_in
     }
 }
 
+/* One switch case of the gemv drivers: the body specialised for nv vectors of
+ * output, with or without a masked partial last vector. */
+#define GEMV_CASE(body, nv)                                                    \
+    case nv:                                                                   \
+        if (partial)                                                           \
+            body(k, a, cs_a, b, ldb, c, alpha, beta, cols, nv, 1);             \
+        else                                                                   \
+            body(k, a, cs_a, b, ldb, c, alpha, beta, cols, nv, 0);             \
+        break;
+
 FM_TARGET_AVX512 void fm_sgemm_gemv_avx512(fm_int k, const float *a, fm_int cs_a, const float *b,
                                   fm_int ldb, float *c, float alpha, float beta, int cols)
 {
     const int partial = cols % 16 != 0;
     switch ((cols + 15) / 16) {
-    case 1:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 0);
-        break;
-    case 2:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 0);
-        break;
-    case 3:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 0);
-        break;
-    case 4:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 0);
-        break;
-    case 5:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 0);
-        break;
-    case 6:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 0);
-        break;
-    case 7:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 0);
-        break;
-    case 8:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 0);
-        break;
-    case 9:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 0);
-        break;
-    case 10:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 0);
-        break;
-    case 11:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 0);
-        break;
-    case 12:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 0);
-        break;
-    case 13:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 0);
-        break;
-    case 14:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 14, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 14, 0);
-        break;
-    case 15:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 15, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 15, 0);
-        break;
-    case 16:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 16, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 16, 0);
-        break;
-    case 17:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 17, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 17, 0);
-        break;
-    case 18:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 18, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 18, 0);
-        break;
-    case 19:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 19, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 19, 0);
-        break;
-    case 20:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 20, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 20, 0);
-        break;
-    case 21:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 21, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 21, 0);
-        break;
-    case 22:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 22, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 22, 0);
-        break;
-    case 23:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 23, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 23, 0);
-        break;
-    case 24:
-        if (partial)
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 24, 1);
-        else
-            gemv_body_sf32(k, a, cs_a, b, ldb, c, alpha, beta, cols, 24, 0);
-        break;
+    GEMV_CASE(gemv_body_sf32, 1)
+    GEMV_CASE(gemv_body_sf32, 2)
+    GEMV_CASE(gemv_body_sf32, 3)
+    GEMV_CASE(gemv_body_sf32, 4)
+    GEMV_CASE(gemv_body_sf32, 5)
+    GEMV_CASE(gemv_body_sf32, 6)
+    GEMV_CASE(gemv_body_sf32, 7)
+    GEMV_CASE(gemv_body_sf32, 8)
+    GEMV_CASE(gemv_body_sf32, 9)
+    GEMV_CASE(gemv_body_sf32, 10)
+    GEMV_CASE(gemv_body_sf32, 11)
+    GEMV_CASE(gemv_body_sf32, 12)
+    GEMV_CASE(gemv_body_sf32, 13)
+    GEMV_CASE(gemv_body_sf32, 14)
+    GEMV_CASE(gemv_body_sf32, 15)
+    GEMV_CASE(gemv_body_sf32, 16)
+    GEMV_CASE(gemv_body_sf32, 17)
+    GEMV_CASE(gemv_body_sf32, 18)
+    GEMV_CASE(gemv_body_sf32, 19)
+    GEMV_CASE(gemv_body_sf32, 20)
+    GEMV_CASE(gemv_body_sf32, 21)
+    GEMV_CASE(gemv_body_sf32, 22)
+    GEMV_CASE(gemv_body_sf32, 23)
+    GEMV_CASE(gemv_body_sf32, 24)
     default: break;
     }
 }
@@ -491,150 +381,30 @@ FM_TARGET_AVX512 void fm_dgemm_gemv_avx512(fm_int k, const double *a, fm_int cs_
 {
     const int partial = cols % 8 != 0;
     switch ((cols + 7) / 8) {
-    case 1:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 1, 0);
-        break;
-    case 2:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 2, 0);
-        break;
-    case 3:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 3, 0);
-        break;
-    case 4:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 4, 0);
-        break;
-    case 5:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 5, 0);
-        break;
-    case 6:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 6, 0);
-        break;
-    case 7:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 7, 0);
-        break;
-    case 8:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 8, 0);
-        break;
-    case 9:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 9, 0);
-        break;
-    case 10:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 10, 0);
-        break;
-    case 11:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 11, 0);
-        break;
-    case 12:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 12, 0);
-        break;
-    case 13:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 13, 0);
-        break;
-    case 14:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 14, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 14, 0);
-        break;
-    case 15:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 15, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 15, 0);
-        break;
-    case 16:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 16, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 16, 0);
-        break;
-    case 17:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 17, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 17, 0);
-        break;
-    case 18:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 18, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 18, 0);
-        break;
-    case 19:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 19, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 19, 0);
-        break;
-    case 20:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 20, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 20, 0);
-        break;
-    case 21:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 21, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 21, 0);
-        break;
-    case 22:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 22, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 22, 0);
-        break;
-    case 23:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 23, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 23, 0);
-        break;
-    case 24:
-        if (partial)
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 24, 1);
-        else
-            gemv_body_sf64(k, a, cs_a, b, ldb, c, alpha, beta, cols, 24, 0);
-        break;
+    GEMV_CASE(gemv_body_sf64, 1)
+    GEMV_CASE(gemv_body_sf64, 2)
+    GEMV_CASE(gemv_body_sf64, 3)
+    GEMV_CASE(gemv_body_sf64, 4)
+    GEMV_CASE(gemv_body_sf64, 5)
+    GEMV_CASE(gemv_body_sf64, 6)
+    GEMV_CASE(gemv_body_sf64, 7)
+    GEMV_CASE(gemv_body_sf64, 8)
+    GEMV_CASE(gemv_body_sf64, 9)
+    GEMV_CASE(gemv_body_sf64, 10)
+    GEMV_CASE(gemv_body_sf64, 11)
+    GEMV_CASE(gemv_body_sf64, 12)
+    GEMV_CASE(gemv_body_sf64, 13)
+    GEMV_CASE(gemv_body_sf64, 14)
+    GEMV_CASE(gemv_body_sf64, 15)
+    GEMV_CASE(gemv_body_sf64, 16)
+    GEMV_CASE(gemv_body_sf64, 17)
+    GEMV_CASE(gemv_body_sf64, 18)
+    GEMV_CASE(gemv_body_sf64, 19)
+    GEMV_CASE(gemv_body_sf64, 20)
+    GEMV_CASE(gemv_body_sf64, 21)
+    GEMV_CASE(gemv_body_sf64, 22)
+    GEMV_CASE(gemv_body_sf64, 23)
+    GEMV_CASE(gemv_body_sf64, 24)
     default: break;
     }
 }
