@@ -37,7 +37,10 @@ static void isa_init(void)
         return;
     /* Benign race: every thread computes the same values. */
     g_isa_best = detect_isa();
-    g_isa_active = g_isa_best;
+    /* AVX-512 is opt-in (FASTMLP_ISA=avx512, fm_isa_set) until its kernels have run
+     * their tests on AVX-512 hardware: this release's AVX-512 small-GEMM, Philox and
+     * element-wise paths were written on an AVX2-only machine. */
+    g_isa_active = g_isa_best > FM_ISA_AVX2 ? FM_ISA_AVX2 : g_isa_best;
     g_isa_ready = 1;
 }
 
