@@ -34,17 +34,6 @@ static double FN(ce_labels_block)(void *p, fm_int r0, fm_int r1)
     return sum;
 }
 
-double FN(fm_softmax_cross_entropy)(T *grad, const T *logits, const int64_t *labels, fm_int n,
-                                    fm_int c, int n_threads)
-{
-    if (n <= 0)
-        return 0.0;
-    sm_ctx s = {grad, logits, labels, n, c, 0, FN(fm_act_kernels)()};
-    return fm_blocked_sum(n, ROWS_PER_BLOCK, n_threads, CE_NS * (double)c, FN(ce_labels_block),
-                          &s) /
-           (double)n;
-}
-
 /* probabilities: row loss = sum_j t_j (m - x_j) + T log(sum e), T = sum_j t_j;
  * grad_j = (e_j / sum e * T - t_j) / n; KL adds sum_j t_j log t_j (t_j > 0) */
 static double FN(ce_probs_block)(void *p, fm_int r0, fm_int r1)
@@ -81,25 +70,34 @@ static double FN(ce_probs_block)(void *p, fm_int r0, fm_int r1)
     return sum;
 }
 
-double FN(fm_softmax_cross_entropy_probs)(T *grad, const T *logits, const T *target, fm_int n,
-                                          fm_int c, int n_threads)
+/* the softmax losses' mean over rows: t is the labels or the target */
+static double FN(softmax_loss)(T *grad, const T *logits, const void *t, fm_int n, fm_int c,
+                               int kl, double ns_per_logit, fm_block_sum_fn block, int n_threads)
 {
     if (n <= 0)
         return 0.0;
-    sm_ctx s = {grad, logits, target, n, c, 0, FN(fm_act_kernels)()};
-    return fm_blocked_sum(n, ROWS_PER_BLOCK, n_threads, CE_PROBS_NS * (double)c,
-                          FN(ce_probs_block), &s) /
+    sm_ctx s = {grad, logits, t, n, c, kl, FN(fm_act_kernels)()};
+    return fm_blocked_sum(n, ROWS_PER_BLOCK, n_threads, ns_per_logit * (double)c, block, &s) /
            (double)n;
+}
+
+double FN(fm_softmax_cross_entropy)(T *grad, const T *logits, const int64_t *labels, fm_int n,
+                                    fm_int c, int n_threads)
+{
+    return FN(softmax_loss)(grad, logits, labels, n, c, 0, CE_NS, FN(ce_labels_block), n_threads);
+}
+
+double FN(fm_softmax_cross_entropy_probs)(T *grad, const T *logits, const T *target, fm_int n,
+                                          fm_int c, int n_threads)
+{
+    return FN(softmax_loss)(grad, logits, target, n, c, 0, CE_PROBS_NS, FN(ce_probs_block),
+                            n_threads);
 }
 
 double FN(fm_kl_div)(T *grad, const T *logits, const T *target, fm_int n, fm_int c,
                      int n_threads)
 {
-    if (n <= 0)
-        return 0.0;
-    sm_ctx s = {grad, logits, target, n, c, 1, FN(fm_act_kernels)()};
-    return fm_blocked_sum(n, ROWS_PER_BLOCK, n_threads, 5.0 * (double)c, FN(ce_probs_block), &s) /
-           (double)n;
+    return FN(softmax_loss)(grad, logits, target, n, c, 1, 5.0, FN(ce_probs_block), n_threads);
 }
 
 /* squared differences in double (8 lanes, a fixed tree); the gradient in T */
