@@ -41,22 +41,6 @@ FM_INLINE double penalty_value(const pen_ctx *s, const double *a1, const double 
     return v1 + v2;
 }
 
-#define T float
-#define FN(name) name##_f32
-#define PENALTY_NS 0.3
-#include "penalty_impl.h"
-#undef T
-#undef FN
-#undef PENALTY_NS
-
-#define T double
-#define FN(name) name##_f64
-#define PENALTY_NS 0.35
-#include "penalty_impl.h"
-#undef T
-#undef FN
-#undef PENALTY_NS
-
 #if FM_X86_SIMD
 /* AVX2 (and AVX-512, which runs the same code): GCC does not vectorise the
  * 8-lane double sums of the portable body (penalty_impl.h), so they are written
@@ -96,7 +80,14 @@ FM_INLINE double penalty_value(const pen_ctx *s, const double *a1, const double 
         _mm256_storeu_pd(a1 + 4, s1b);                                                  \
         _mm256_storeu_pd(a2, s2a);                                                      \
         _mm256_storeu_pd(a2 + 4, s2b);                                                  \
-        penalty_tail_f32(a1, a2, g, w, i, n, l1, l2);                                   \
+        for (int l = 0; i < n; i++, l++) {                                              \
+            float v = w[i];                                                             \
+            double dv = v;                                                              \
+            a1[l] += fabs(dv);                                                          \
+            a2[l] += dv * dv;                                                           \
+            float sg = v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : v);                        \
+            g[i] += l2 == 0.0f ? l1 * sg : l1 * sg + l2 * v;                            \
+        }                                                                               \
         return penalty_value(s, a1, a2);                                                \
     }                                                                                   \
     TARGET static double NAME##_f64(void *p, fm_int i0, fm_int i1)                      \
@@ -129,7 +120,13 @@ FM_INLINE double penalty_value(const pen_ctx *s, const double *a1, const double 
         _mm256_storeu_pd(a1 + 4, s1b);                                                  \
         _mm256_storeu_pd(a2, s2a);                                                      \
         _mm256_storeu_pd(a2 + 4, s2b);                                                  \
-        penalty_tail_f64(a1, a2, g, w, i, n, l1, l2);                                   \
+        for (int l = 0; i < n; i++, l++) {                                              \
+            double v = w[i];                                                            \
+            a1[l] += fabs(v);                                                           \
+            a2[l] += v * v;                                                             \
+            double sg = v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : v);                           \
+            g[i] += l2 == 0.0 ? l1 * sg : l1 * sg + l2 * v;                            \
+        }                                                                               \
         return penalty_value(s, a1, a2);                                                \
     }
 
@@ -137,3 +134,19 @@ PENALTY_SIMD(penalty_avx2, FM_TARGET_AVX2)
 PENALTY_SIMD(penalty_avx512, FM_TARGET_AVX512)
 #undef PENALTY_SIMD
 #endif
+
+#define T float
+#define FN(name) name##_f32
+#define PENALTY_NS 0.3
+#include "penalty_impl.h"
+#undef T
+#undef FN
+#undef PENALTY_NS
+
+#define T double
+#define FN(name) name##_f64
+#define PENALTY_NS 0.35
+#include "penalty_impl.h"
+#undef T
+#undef FN
+#undef PENALTY_NS

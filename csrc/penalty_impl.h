@@ -1,20 +1,7 @@
-/* penalty_impl.h: the portable block body, the scalar tail of the AVX2 / AVX-512
- * bodies, the ISA dispatch and the entry point of penalty.c for one dtype,
- * included with T = float / double, FN(name) = name ## _f32 / _f64 and PENALTY_NS
- * (ns per element: when threads pay). The AVX2 / AVX-512 bodies
- * FN(penalty_avx2) / FN(penalty_avx512) are written out in penalty.c, after. */
-
-#if FM_X86_SIMD
-static double FN(penalty_avx2)(void *p, fm_int i0, fm_int i1);
-static double FN(penalty_avx512)(void *p, fm_int i0, fm_int i1);
-#endif
-
-/* l1 * sign(v) + l2 * v (sign(0) = 0, NaN stays); no l2 term when l2 == 0 */
-FM_INLINE T FN(penalty_grad)(T v, T l1, T l2)
-{
-    T sg = v > (T)0 ? (T)1 : (v < (T)0 ? (T)-1 : v);
-    return l2 == (T)0 ? l1 * sg : l1 * sg + l2 * v;
-}
+/* penalty_impl.h: the portable block body, the ISA dispatch and the entry point of
+ * penalty.c for one dtype, included with T = float / double, FN(name) = name ##
+ * _f32 / _f64 and PENALTY_NS (ns per element: when threads pay), after the
+ * AVX2 / AVX-512 bodies FN(penalty_avx2) / FN(penalty_avx512). */
 
 /* generic x86-64: the lane sums in double, then the gradient in T */
 FM_INLINE double FN(penalty_body)(pen_ctx *s, fm_int i0, fm_int i1)
@@ -36,27 +23,17 @@ FM_INLINE double FN(penalty_body)(pen_ctx *s, fm_int i0, fm_int i1)
         a1[l] += fabs(v);
         a2[l] += v * v;
     }
-    for (i = 0; i < n; i++)
-        g[i] += FN(penalty_grad)(w[i], l1, l2);
+    for (i = 0; i < n; i++) {
+        T v = w[i];
+        T sg = v > (T)0 ? (T)1 : (v < (T)0 ? (T)-1 : v);
+        g[i] += l2 == (T)0 ? l1 * sg : l1 * sg + l2 * v;
+    }
     return penalty_value(s, a1, a2);
 }
 
 static double FN(penalty_generic)(void *p, fm_int i0, fm_int i1)
 {
     return FN(penalty_body)(p, i0, i1);
-}
-
-/* the SIMD bodies' last n - i (< 8) elements, lane by lane: sums in double, the
- * gradient in T */
-FM_INLINE void FN(penalty_tail)(double *a1, double *a2, T *FM_RESTRICT g, const T *FM_RESTRICT w,
-                                fm_int i, fm_int n, T l1, T l2)
-{
-    for (int l = 0; i < n; i++, l++) {
-        double v = w[i];
-        a1[l] += fabs(v);
-        a2[l] += v * v;
-        g[i] += FN(penalty_grad)(w[i], l1, l2);
-    }
 }
 
 static fm_block_sum_fn FN(penalty_block)(void)
