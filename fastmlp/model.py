@@ -709,9 +709,9 @@ class Sequential:
 
     def predict_proba(self, X):
         """Class probabilities: softmax of the outputs (sigmoid after BCEWithLogits)."""
-        plan = _infer.cached_plan(self)  # the whole forward in one native call, when possible
-        if plan is not None:
-            return plan.predict_proba(X)
+        out = _infer.predict_proba(self, X)  # the whole forward in one native call, when possible
+        if out is not None:
+            return out
         out = self._infer(self._check_X(X))
         if isinstance(self.loss, _losses.BCEWithLogits):
             return _ops.activation_forward(out, "sigmoid")
