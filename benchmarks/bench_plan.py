@@ -1,7 +1,7 @@
 """Seconds per epoch of issue 6 workload (a): fit through the compiled plan, fit's
 Python loop, and a standard PyTorch loop, alternating runs, 1 thread by default.
 
-    python benchmarks/bench_plan.py [--n 50000] [--repeats 3] [--threads 1] [--phases]
+    python benchmarks/bench_plan.py [--n 50000] [--repeats 3] [--threads 1] [--phases] [--marginal]
 
 [784, 30, 10] sigmoid, softmax cross-entropy, SGD lr 0.1, batch 10, on n x 784
 float32 uniform random data with random labels. Reports the median and min-max of
@@ -9,7 +9,10 @@ wall time and of the process's CPU time per epoch (on a shared, busy machine the
 CPU time is the steadier figure; with one thread it is what a quiet machine's wall
 time would be). ``--phases`` adds a per-batch breakdown: each kernel the plan calls
 for one batch, timed in a loop through its Python wrapper (which adds ~0.2-0.5 us
-per call), so the share each phase takes is visible.
+per call), so the share each phase takes is visible. ``--marginal`` adds what a fit
+pays once (input checks, conversions, plan construction, history): alternating
+``fit(epochs=1)`` and ``fit(epochs=3)`` of the plan, the marginal epoch is half
+their difference and the fixed cost the one-epoch fit minus the marginal epoch.
 """
 import argparse
 import statistics
@@ -21,14 +24,14 @@ import fastmlp
 from fastmlp import _plan
 
 
-def fit_epoch(X, y, use_plan):
+def fit_epoch(X, y, use_plan, epochs=1):
     model = fastmlp.MLP([784, 30, 10], activation="sigmoid", seed=1)
     real = _plan.build
     if not use_plan:
         _plan.build = lambda *a, **k: None
     try:
         w, c = time.perf_counter(), time.process_time()
-        model.fit(X, y, epochs=1, batch_size=10, optimizer=fastmlp.optim.SGD(lr=0.1), verbose=0)
+        model.fit(X, y, epochs=epochs, batch_size=10, optimizer=fastmlp.optim.SGD(lr=0.1), verbose=0)
         return time.perf_counter() - w, time.process_time() - c
     finally:
         _plan.build = real
@@ -103,6 +106,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--phases", action="store_true")
+    ap.add_argument("--marginal", action="store_true", help="also measure what a fit pays once")
     args = ap.parse_args()
     fastmlp.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -137,8 +141,25 @@ def main():
     for name in med:
         if name != "fastmlp plan":
             print(f"plan speed-up over {name}: wall {med[name][0] / base[0]:.2f}x, CPU {med[name][1] / base[1]:.2f}x")
+    if args.marginal:
+        marginal(X, y, args.repeats, scale)
     if args.phases:
         phases(X, y)
+
+
+def marginal(X, y, repeats, scale):
+    """The per-fit fixed cost of the plan: fit(epochs=1) against fit(epochs=3)."""
+    one, three = [], []
+    for _ in range(max(repeats, 5)):
+        one.append(fit_epoch(X, y, True, 1))
+        three.append(fit_epoch(X, y, True, 3))
+    print(f"\nper-fit fixed cost (plan, {len(one)} alternating pairs; seconds per 50,000 samples):")
+    for k, clock in enumerate(("wall", "CPU")):
+        e1 = statistics.median(r[k] for r in one) * scale
+        e3 = statistics.median(r[k] for r in three) * scale
+        m = (e3 - e1) / 2
+        print(f"  {clock:4s}: fit(epochs=1) {e1:.3f}, fit(epochs=3) {e3:.3f}, marginal epoch {m:.3f}, "
+              f"paid once per fit {e1 - m:.3f}")
 
 
 if __name__ == "__main__":

@@ -364,6 +364,12 @@ int fm_infer_forward_f32(float *y, const float *x, fm_int n, const fm_infer_step
 int fm_infer_forward_f64(double *y, const double *x, fm_int n, const fm_infer_step *steps,
                          int n_steps, int n_threads);
 
+/* -- input checks (checks.c) -- */
+
+/* 1 when all n elements of x are finite (no NaN, no +-Inf), else 0; 1 for n = 0. */
+int fm_all_finite_f32(const float *x, fm_int n, int n_threads);
+int fm_all_finite_f64(const double *x, fm_int n, int n_threads);
+
 #ifdef __cplusplus
 }
 #endif

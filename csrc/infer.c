@@ -23,6 +23,7 @@
 #define ACT_FORWARD fm_activation_forward_f32
 #define SOFTMAX_FORWARD fm_softmax_forward_f32
 #define BN_EVAL fm_batchnorm_forward_eval_f32
+#define ALL_FINITE fm_all_finite_f32
 #include "infer_impl.h"
 #undef T
 #undef FN
@@ -30,6 +31,7 @@
 #undef ACT_FORWARD
 #undef SOFTMAX_FORWARD
 #undef BN_EVAL
+#undef ALL_FINITE
 
 #define T double
 #define FN(name) name##_f64
@@ -37,6 +39,7 @@
 #define ACT_FORWARD fm_activation_forward_f64
 #define SOFTMAX_FORWARD fm_softmax_forward_f64
 #define BN_EVAL fm_batchnorm_forward_eval_f64
+#define ALL_FINITE fm_all_finite_f64
 #include "infer_impl.h"
 #undef T
 #undef FN
@@ -44,6 +47,7 @@
 #undef ACT_FORWARD
 #undef SOFTMAX_FORWARD
 #undef BN_EVAL
+#undef ALL_FINITE
 
 int fm_infer_forward_f32(float *y, const float *x, fm_int n, const fm_infer_step *steps,
                          int n_steps, int n_threads)

@@ -1,31 +1,12 @@
 /* infer_impl.h: the inference chain, included by infer.c per dtype with T,
- * FN(name), GEMM_EX, ACT_FORWARD, SOFTMAX_FORWARD and BN_EVAL defined. */
-
-/* 1 when x[0..count) are all finite: exponent bits tested as integers, which
- * vectorises (a float sum would not, without reassociation). */
-static int FN(all_finite)(const T *x, fm_int count)
-{
-    int bad = 0;
-    for (fm_int i = 0; i < count; i++) {
-        if (sizeof(T) == 4) {
-            uint32_t u;
-            memcpy(&u, x + i, 4);
-            bad |= (u & 0x7f800000u) == 0x7f800000u;
-        } else {
-            uint64_t u;
-            memcpy(&u, x + i, 8);
-            bad |= (u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
-        }
-    }
-    return !bad;
-}
+ * FN(name), GEMM_EX, ACT_FORWARD, SOFTMAX_FORWARD, BN_EVAL and ALL_FINITE defined. */
 
 /* rows of x through every step into y; buf0/buf1 hold the activations between
  * steps (FM_INFER_ROWS x the widest intermediate width each) */
 static int FN(run_block)(T *y, const T *x, fm_int rows, const fm_infer_step *steps, int n_steps,
                          T *buf0, T *buf1, int nt)
 {
-    if (!FN(all_finite)(x, rows * steps[0].d_in))
+    if (!ALL_FINITE(x, rows * steps[0].d_in, 1)) /* checks.c: vectorised, early exit */
         return -2;
     const T *src = x;
     for (int s = 0; s < n_steps; s++) {

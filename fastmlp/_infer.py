@@ -30,7 +30,7 @@ from . import _config
 from . import layers as _layers
 from . import losses as _losses
 
-__all__ = ["build_inference_plan", "cached_plan", "InferencePlan"]
+__all__ = ["build_inference_plan", "cached_plan", "predict_proba", "InferencePlan"]
 
 
 def _steps(model):
@@ -112,7 +112,7 @@ class InferencePlan:
         self.d_in, self.d_out = d_in, d_out
         self._model = weakref.ref(model)
         self.key = _key(model)
-        self._checks = checks
+        self._checks = tuple(checks)
         self._kernels = kernels
         self._identity = not specs
         self._forward = kernels.InferChain(specs, is_f64) if specs else None
@@ -121,12 +121,7 @@ class InferencePlan:
 
     def valid(self):
         """False once a layer's array was replaced by another object."""
-        if _config._backend_module is not self._kernels:
-            return False
-        for layer, attr, key, array in self._checks:
-            if getattr(layer, attr).get(key) is not array:
-                return False
-        return True
+        return _config._backend_module is self._kernels and self._kernels.same_arrays(self._checks)
 
     def __reduce__(self):  # a plan holds native pointers: pickles as None
         return (type(None), ())
@@ -142,12 +137,14 @@ class InferencePlan:
         out = np.empty((X.shape[0], self.d_out), self.dtype)
         with model._step_lock:
             rc = chain.run(out, X, _config.get_num_threads())
+        return out if rc == 0 else self._failed(model, X, rc)
+
+    @staticmethod
+    def _failed(model, X, rc):
         if rc == -2:
             model._check_X(X)  # raises the model's message for NaN/Inf
             raise ValueError("X contains non-finite values")
-        if rc != 0:
-            raise MemoryError("fastmlp: cannot allocate the inference workspace")
-        return out
+        raise MemoryError("fastmlp: cannot allocate the inference workspace")
 
     def forward(self, X):
         """The network's raw outputs for X (as ``model.forward(X)``)."""
@@ -159,6 +156,24 @@ class InferencePlan:
         model = self._model()
         chain = self._sigmoid if isinstance(model.loss, _losses.BCEWithLogits) else self._softmax
         return self._run(chain, X)
+
+
+def predict_proba(model, X):
+    """``model.predict_proba(X)`` through the model's plan, or None when the model
+    cannot have one. The common case (a current plan, X already an aligned
+    C-contiguous 2-D array of the model's dtype) is one native call that checks the
+    plan's arrays and X, allocates the output and runs the chain; anything else
+    goes through cached_plan and the plan's checked path."""
+    d = model.__dict__
+    entry = d.get("_infer_plan")
+    if type(entry) is InferencePlan and entry.key is d.get("_plan") and _config._backend_module is entry._kernels:
+        chain = entry._sigmoid if isinstance(model.loss, _losses.BCEWithLogits) else entry._softmax
+        out = chain.predict(X, _config._num_threads or _config.get_num_threads(), model._step_lock,
+                            entry._checks)
+        if out is not None:
+            return out if type(out) is not int else entry._failed(model, X, out)
+    plan = cached_plan(model)
+    return plan.predict_proba(X) if plan is not None else None
 
 
 class _NoPlan:
@@ -173,7 +188,7 @@ class _NoPlan:
 
 def _key(model):
     # the model rebuilds its layer plan (fusions) whenever its structure changes
-    return getattr(model, "_plan", None)
+    return model.__dict__.get("_plan")
 
 
 def cached_plan(model):
@@ -181,7 +196,7 @@ def cached_plan(model):
     the model cannot use one (re-checked when its layers or the backend change).
     Kept in the model's ``_infer_plan`` attribute, which pickles as None."""
     entry = model.__dict__.get("_infer_plan")
-    if entry is not None and entry.key is _key(model):
+    if entry is not None and entry.key is model.__dict__.get("_plan"):
         if type(entry) is _NoPlan:
             if entry.backend is _config._backend_module:
                 return None

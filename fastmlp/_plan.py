@@ -129,7 +129,7 @@ def build(model, X, y, labels, bounds, loss, optimizer, l1, l2, clip_norm, clip_
         layer = spec["layer"]
         spec["l1"], spec["l2"] = layer.l1 + l1, layer.l2 + l2
         penalize = penalize or bool(spec["l1"] or spec["l2"])
-    cap = max(e - s for s, e in bounds)
+    cap = bounds.cap
     plan = be.TrainPlan([{k: v for k, v in s.items() if k != "layer"} for s in specs],
                         dtype == np.float64, cap, X.shape[1], d_t, loss_kind)
     trainer = Trainer(model, plan, specs, kind, X, y, labels, bounds, optimizer, penalize, clip_norm,
@@ -162,8 +162,8 @@ class Trainer:
         self.X, self.y, self.labels = X, y, labels
         self.optimizer = optimizer
         self.penalize, self.clip_norm, self.clip_value = penalize, clip_norm, clip_value
-        self.sizes = np.array([e - s for s, e in bounds], np.int64)
-        self.starts = np.array([s for s, _ in bounds] + [bounds[-1][1]], np.int64)
+        self.sizes = bounds.sizes
+        self.starts = bounds.starts
         self.losses = np.empty(len(bounds), np.float64)
         self.correct = np.zeros(len(bounds), np.int64)
         self.batch_seconds = None
@@ -251,17 +251,19 @@ class Trainer:
                     self._sync_out(done + failed)
             if done:
                 self.batch_seconds = (time.perf_counter() - t0) / done
-            for i in range(b, b + done):
-                value = float(self.losses[i])
-                m = int(self.sizes[i])
-                loss_sum += value * m
-                correct += int(self.correct[i])
-                if batch_cbs:
-                    logs = {"batch": i, "size": m, "loss": value}
+            if batch_cbs:
+                for i in range(b, b + done):
+                    logs = {"batch": i, "size": int(self.sizes[i]), "loss": float(self.losses[i])}
                     for cb in batch_cbs:
                         cb.on_batch_end(i, logs)
             b += done
             if failed:
                 failure = (b, float(self.losses[b]))
                 break
+        if b:
+            # fit's loop adds loss * size batch by batch from 0.0; add.accumulate adds in
+            # the same order (no pairwise summation), so the sum has the same bits
+            # (0.0 + first: as the loop, for a first product of -0.0)
+            loss_sum = 0.0 + float(np.add.accumulate(self.losses[:b] * self.sizes[:b])[-1])
+            correct = int(self.correct[:b].sum())
         return loss_sum, correct, failure

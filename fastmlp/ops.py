@@ -835,3 +835,12 @@ def _as_list(arrays):
     if not isinstance(arrays, (list, tuple)):
         raise TypeError(f"expected a list of arrays, got {type(arrays).__name__}")
     return list(arrays)
+
+
+# ---- input checks
+
+def all_finite(x):
+    """True when every element of the float array x is finite (no NaN or Inf),
+    in one pass without a temporary the size of x (see reference.all_finite)."""
+    x = check_float_array(x, "x")
+    return bool(_config.backend().all_finite(x, threads()))

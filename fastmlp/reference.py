@@ -761,3 +761,19 @@ class OptimPlan:
         adam_update(params, self.states[0], self.states[1], grads, lr, beta1, beta2, eps,
                     weight_decay, decoupled, step, n_threads)
         return True
+
+
+# ---- input checks
+
+FINITE_BLOCK = 1 << 16
+
+
+def all_finite(x, n_threads=None):
+    """True when every element of x is finite: no x_i is NaN, +Inf or -Inf
+    (True for an empty x). Scanned in blocks of FINITE_BLOCK elements, so no
+    temporary the size of x is made."""
+    flat = x.reshape(-1)
+    for i in range(0, flat.size, FINITE_BLOCK):
+        if not np.isfinite(flat[i:i + FINITE_BLOCK]).all():
+            return False
+    return True
