@@ -35,6 +35,12 @@ int fm_omp_max_threads(void);              /* omp_get_max_threads(), 1 without O
 /* Work (ns) below which kernels stay single-threaded; tests set 0 to exercise
  * the parallel paths on small inputs. */
 void fm_set_parallel_min_ns(double ns);
+/* The late-thread guard (internal.h): a team thread beginning more than ns
+ * after its region opened (300 us by default) keeps work on the calling thread
+ * for 0.2 s; setting it also ends a back-off in progress. The count is of
+ * back-offs so far (tests). */
+void fm_set_late_start_ns(double ns);
+long long fm_late_thread_backoffs(void);
 
 /* ---------------------------------------------------------------------- GEMM */
 

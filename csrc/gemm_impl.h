@@ -348,8 +348,14 @@ static int FN(sup_gemm)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha, c
         FN(sup_thread)(&s, 0, 1);
     } else {
 #ifdef _OPENMP
+        fm_region region;
+        fm_region_open(&region);
 #pragma omp parallel num_threads(nt)
-        FN(sup_thread)(&s, omp_get_thread_num(), omp_get_num_threads());
+        {
+            fm_region_thread_begins(&region);
+            FN(sup_thread)(&s, omp_get_thread_num(), omp_get_num_threads());
+        }
+        fm_region_close(&region);
 #else
         FN(sup_thread)(&s, 0, 1);
 #endif
@@ -418,8 +424,14 @@ static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
         FN(gemm_thread)(&g, 0, 1);
     } else {
 #ifdef _OPENMP
+        fm_region region;
+        fm_region_open(&region);
 #pragma omp parallel num_threads(nt)
-        FN(gemm_thread)(&g, omp_get_thread_num(), omp_get_num_threads());
+        {
+            fm_region_thread_begins(&region);
+            FN(gemm_thread)(&g, omp_get_thread_num(), omp_get_num_threads());
+        }
+        fm_region_close(&region);
 #else
         FN(gemm_thread)(&g, 0, 1);
 #endif

@@ -54,6 +54,20 @@ void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void
  * one per ~100 us. Results never depend on the answer. */
 int fm_threads_for(double work_ns, int n_threads);
 
+/* Late-thread guard. A parallel region opens an fm_region before it starts
+ * (fm_region_open), every team thread calls fm_region_thread_begins first thing,
+ * and the caller closes it after the join (fm_region_close). When a thread began
+ * late (another process held its core), fm_threads_for answers 1 for a while:
+ * an OpenMP join waits for every thread, so on a busy machine each region would
+ * wait milliseconds for a descheduled one. */
+typedef struct {
+    double opened;  /* omp_get_wtime() seconds */
+    int late;
+} fm_region;
+void fm_region_open(fm_region *r);
+void fm_region_thread_begins(fm_region *r);
+void fm_region_close(const fm_region *r);
+
 /* 64-byte aligned allocation for workspaces; NULL on failure. */
 void *fm_aligned_alloc(size_t bytes);
 void fm_aligned_free(void *p);

@@ -95,9 +95,74 @@ void fm_set_parallel_min_ns(double ns)
     parallel_min_ns = ns < 0.0 ? 0.0 : ns;
 }
 
+/* ---- late-thread guard (see internal.h) ----
+ * Measured on the 2-core machine with a busy process on one core: 2-thread
+ * training of workload (b) (a 10 MFLOP GEMM per step, just above the parallel
+ * threshold) took 3.85x its quiet 1-thread time before this guard.
+ * A thread counts as late when it begins more than late_start_s after its
+ * region opened (a quiet wake-up takes ~10-100 us); then the calling thread
+ * keeps the work for backoff_s and threads are tried again. */
+static double late_start_s = 300e-6;
+static const double backoff_s = 0.2;
+static long long g_backoff_until_us;  /* omp_get_wtime() in microseconds */
+static long long g_backoffs;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FM_LOAD_RELAXED(p) __atomic_load_n(p, __ATOMIC_RELAXED)
+#define FM_STORE_RELAXED(p, v) __atomic_store_n(p, v, __ATOMIC_RELAXED)
+#define FM_INCREMENT(p) __atomic_add_fetch(p, 1, __ATOMIC_RELAXED)
+#else
+#define FM_LOAD_RELAXED(p) (*(volatile long long *)(p))
+#define FM_STORE_RELAXED(p, v) (*(volatile long long *)(p) = (v))
+#define FM_INCREMENT(p) (++*(volatile long long *)(p))
+#endif
+
+void fm_set_late_start_ns(double ns)
+{
+    late_start_s = ns < 0.0 ? 0.0 : ns * 1e-9;
+    FM_STORE_RELAXED(&g_backoff_until_us, 0);
+}
+
+long long fm_late_thread_backoffs(void) { return FM_LOAD_RELAXED(&g_backoffs); }
+
+#ifdef _OPENMP
+void fm_region_open(fm_region *r)
+{
+    r->opened = omp_get_wtime();
+    r->late = 0;
+}
+
+void fm_region_thread_begins(fm_region *r)
+{
+    if (omp_get_wtime() - r->opened > late_start_s) {
+#pragma omp atomic write
+        r->late = 1;
+    }
+}
+
+void fm_region_close(const fm_region *r)
+{
+    if (r->late) {
+        FM_STORE_RELAXED(&g_backoff_until_us, (long long)((omp_get_wtime() + backoff_s) * 1e6));
+        FM_INCREMENT(&g_backoffs);
+    }
+}
+
+static int backing_off(void)
+{
+    const long long until = FM_LOAD_RELAXED(&g_backoff_until_us);
+    return until != 0 && (long long)(omp_get_wtime() * 1e6) < until;
+}
+#else
+void fm_region_open(fm_region *r) { r->opened = 0.0; r->late = 0; }
+void fm_region_thread_begins(fm_region *r) { (void)r; }
+void fm_region_close(const fm_region *r) { (void)r; }
+static int backing_off(void) { return 0; }
+#endif
+
 int fm_threads_for(double work_ns, int n_threads)
 {
-    if (n_threads <= 1 || work_ns < parallel_min_ns)
+    if (n_threads <= 1 || work_ns < parallel_min_ns || backing_off())
         return 1;
     /* one thread per ~100 us of work, so each one's share outweighs its wake-up */
     double useful = work_ns / 100000.0;
@@ -118,8 +183,11 @@ void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void
         return;
     }
 #ifdef _OPENMP
+    fm_region region;
+    fm_region_open(&region);
 #pragma omp parallel num_threads(n_threads)
     {
+        fm_region_thread_begins(&region);
         int t = omp_get_thread_num();
         int nt = omp_get_num_threads();
         fm_int b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
@@ -127,6 +195,7 @@ void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void
         if (begin < end)
             fn(ctx, begin, end);
     }
+    fm_region_close(&region);
 #else
     fn(ctx, 0, n);
 #endif

@@ -23,6 +23,8 @@ cdef extern from "fastmlp.h" nogil:
     int fm_openmp_enabled()
     int fm_omp_max_threads()
     void fm_set_parallel_min_ns(double ns)
+    void fm_set_late_start_ns(double ns)
+    long long fm_late_thread_backoffs()
 
     ctypedef enum fm_act:
         FM_ACT_NONE
@@ -83,6 +85,16 @@ def omp_max_threads():
 def set_parallel_min_ns(double ns):
     """Work below which kernels stay on one thread (tests lower it to 0)."""
     fm_set_parallel_min_ns(ns)
+
+
+def set_late_start_ns(double ns):
+    """The late-thread guard's threshold (ns; tests move it, which also ends a back-off)."""
+    fm_set_late_start_ns(ns)
+
+
+def late_thread_backoffs():
+    """How many times a late team thread has made kernels keep to one thread."""
+    return fm_late_thread_backoffs()
 
 
 def gemm_info(bint is_double):

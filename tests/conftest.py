@@ -13,6 +13,7 @@ HAVE_C = _config._kernels is not None
 _STARTUP_ISA = _config._kernels.isa_active() if HAVE_C else None
 ALL_ISAS = ("generic", "avx2", "avx512")
 PARALLEL_MIN_NS = 200000.0  # csrc/runtime.c's default
+LATE_START_NS = 300000.0  # csrc/runtime.c's default late-thread threshold
 
 
 def supported_isas():
@@ -42,12 +43,15 @@ def n_threads(request):
     old = _config._num_threads
     fastmlp.set_num_threads(request.param)
     if HAVE_C and request.param > 1:
-        # small test inputs would stay serial: force the parallel paths
+        # small test inputs would stay serial: force the parallel paths (also
+        # on a busy machine, where a late thread would make them serial a while)
         _config._kernels.set_parallel_min_ns(0.0)
+        _config._kernels.set_late_start_ns(1e15)
     yield request.param
     _config._num_threads = old
     if HAVE_C:
         _config._kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
+        _config._kernels.set_late_start_ns(LATE_START_NS)
 
 
 @pytest.fixture(params=supported_isas() or ["none"])
@@ -121,5 +125,7 @@ def _parallel_paths_on_small_inputs(request):
         yield
         return
     _config._kernels.set_parallel_min_ns(0.0)
+    _config._kernels.set_late_start_ns(1e15)
     yield
     _config._kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
+    _config._kernels.set_late_start_ns(LATE_START_NS)
