@@ -9,6 +9,14 @@ machines: AVX2 kernels) and with it unset (OpenBLAS picks its AVX-512 kernels).
     python benchmarks/bench_gemm.py --markdown       # markdown table (for RESULTS.md)
     python benchmarks/bench_gemm.py --small --backward --threads 1 --clock thread
                                                      # the course's small shapes, CPU time
+    python benchmarks/bench_gemm.py --threads 2 --isolated --markdown
+                                                     # each library in its own processes
+
+With several threads, alternating calls in one process measure each library
+partly against the other's idle threads: OpenBLAS's keep spinning for a while
+after each call and take the cores fastmlp's threads need. --isolated runs the
+two libraries in separate processes that take turns (rounds of --repeat calls),
+so neither sees the other's threads.
 
 Shapes: the products an MLP's dense layers run, forward (x @ W), backward for the
 weights (x^T @ dy) and for the inputs (dy @ W^T), at batch M in {10, 64, 256} and
@@ -38,7 +46,7 @@ def products(m, k, n):
     ]
 
 
-def child(n_threads, repeat, include_backward, small=False, clock="wall"):
+def child(n_threads, repeat, include_backward, small=False, clock="wall", only=None):
     os.environ["OPENBLAS_NUM_THREADS"] = str(n_threads)
     import numpy as np
 
@@ -63,20 +71,21 @@ def child(n_threads, repeat, include_backward, small=False, clock="wall"):
             ours()
             np.testing.assert_allclose(c, opa @ opb, rtol=2e-3, atol=2e-3 * np.sqrt(sa[1 - ta]))
             inner = max(1, int(0.02 / max(flops / 150e9, 1e-7)))
-            samples = {"ours": [], "numpy": []}
+            libraries = [(name, fn) for name, fn in (("ours", ours), ("numpy", theirs)) if only in (None, name)]
+            samples = {name: [] for name, _ in libraries}
             for _ in range(repeat):
-                for name, fn in (("ours", ours), ("numpy", theirs)):
+                for name, fn in libraries:
                     t0 = timer()
                     for _ in range(inner):
                         fn()
                     samples[name].append((timer() - t0) / inner)
             med = {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
-            rows.append({"shape": f"{m}x{k}x{n}", "product": label,
-                         "ours": flops / med["ours"] / 1e9, "numpy": flops / med["numpy"] / 1e9})
+            rows.append(dict({"shape": f"{m}x{k}x{n}", "product": label},
+                             **{name: flops / t / 1e9 for name, t in med.items()}))
     print(json.dumps(rows))
 
 
-def run_child(n_threads, coretype, repeat, include_backward, small=False, clock="wall"):
+def run_child(n_threads, coretype, repeat, include_backward, small=False, clock="wall", only=None):
     env = dict(os.environ)
     if coretype is None:
         env.pop("OPENBLAS_CORETYPE", None)
@@ -88,8 +97,26 @@ def run_child(n_threads, coretype, repeat, include_backward, small=False, clock=
     if small:
         cmd.append("--small")
     cmd += ["--clock", clock]
+    if only:
+        cmd += ["--only", only]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_isolated(n_threads, coretype, rounds, repeat, include_backward, small, clock):
+    """Per shape, the median over `rounds` of each library's own process's median."""
+    per_round = {"ours": [], "numpy": []}
+    for _ in range(rounds):
+        for name in ("ours", "numpy"):
+            per_round[name].append(run_child(n_threads, coretype, repeat, include_backward, small, clock, name))
+    rows = []
+    for i, row in enumerate(per_round["ours"][0]):
+        out = {"shape": row["shape"], "product": row["product"]}
+        for name, runs in per_round.items():
+            values = sorted(r[i][name] for r in runs)
+            out[name] = values[len(values) // 2]
+        rows.append(out)
+    return rows
 
 
 def main():
@@ -102,9 +129,12 @@ def main():
     ap.add_argument("--small", action="store_true", help="the course's small shapes instead")
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
                     help="thread: CPU time of the calling thread (1 thread runs on a busy machine)")
+    ap.add_argument("--isolated", type=int, nargs="?", const=5, default=0, metavar="ROUNDS",
+                    help="each library in its own processes, taking turns ROUNDS times (default 5)")
+    ap.add_argument("--only", choices=("ours", "numpy"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
-        child(args.child, args.repeat, args.backward, args.small, args.clock)
+        child(args.child, args.repeat, args.backward, args.small, args.clock, args.only)
         return
     import fastmlp
 
@@ -116,11 +146,19 @@ def main():
         if args.clock == "thread" and nt != 1:
             print(f"(skipping {nt} threads: --clock thread measures 1 thread only)")
             continue
-        env_rows = run_child(nt, os.environ.get("OPENBLAS_CORETYPE"), args.repeat, args.backward,
-                             args.small, args.clock)
-        avx512_rows = run_child(nt, None, args.repeat, args.backward, args.small, args.clock)
+        if args.isolated:
+            env_rows = run_isolated(nt, os.environ.get("OPENBLAS_CORETYPE"), args.isolated, args.repeat,
+                                    args.backward, args.small, args.clock)
+            avx512_rows = run_isolated(nt, None, args.isolated, args.repeat, args.backward, args.small,
+                                       args.clock)
+        else:
+            env_rows = run_child(nt, os.environ.get("OPENBLAS_CORETYPE"), args.repeat, args.backward,
+                                 args.small, args.clock)
+            avx512_rows = run_child(nt, None, args.repeat, args.backward, args.small, args.clock)
         if args.markdown:
-            print(f"\n**{nt} thread(s)**, GFLOP/s (median of {args.repeat} alternating runs)\n")
+            how = (f"each library in its own processes, {args.isolated} rounds of {args.repeat} runs"
+                   if args.isolated else f"median of {args.repeat} alternating runs")
+            print(f"\n**{nt} thread(s)**, GFLOP/s ({how})\n")
             print("| M x K x N | product | fastmlp | numpy (env: " + env_core + ") | ratio | "
                   "fastmlp | numpy (OpenBLAS's own kernels) | ratio |")
             print("|---|---|---:|---:|---:|---:|---:|---:|")
