@@ -6,7 +6,8 @@
  *
  * The math is branch-free scalar C below; the loops around it (activations_impl.h)
  * are compiled for generic x86-64, AVX2 and AVX-512 and auto-vectorised, and the
- * active ISA's set is picked at run time. exp is only ever needed on x <= 0
+ * active ISA's set is picked at run time. The activation switch and the threaded
+ * entry points are written once for both dtypes (activations_dtype_impl.h). exp is only ever needed on x <= 0
  * (sigmoid and tanh use exp(-|x|), softmax exp(x - max), elu expm1(min(x, 0))),
  * which keeps it free of overflow: a Cody-Waite reduction x = n ln2 + r,
  * |r| <= ln2/2, a Taylor polynomial for exp(r), and 2^n added to the exponent
@@ -155,9 +156,6 @@ FM_INLINE double tanh_f64(double x)
     return x < 0.0 ? -t : t;
 }
 
-FM_INLINE float relu_f32(float x) { return x < 0.0f ? 0.0f : x; }   /* NaN stays */
-FM_INLINE double relu_f64(double x) { return x < 0.0 ? 0.0 : x; }
-
 /* a float's bits as an integer that orders like the float (negatives flipped) */
 FM_INLINE int32_t float_key(float v)
 {
@@ -189,54 +187,56 @@ FM_INLINE double double_from_key(int64_t b)
     return v;
 }
 
-FM_INLINE float act_f32(float v, fm_act act, float param)
+/* ------------- per dtype: the switch over activations, the entry points */
+
+/* element-wise kernels: threads take chunks of 4096 elements (results do not
+ * depend on the split) once the work is worth waking them (~0.3 ns an element) */
+#define ACT_GRAIN 4096
+
+typedef struct {
+    void *out;
+    const void *a, *b;
+    fm_act act;
+    double param;
+    const void *kern;
+} act_ctx;
+
+static int act_threads(fm_int n, double ns_each, int n_threads)
 {
-    switch (act) {
-    case FM_ACT_RELU: return relu_f32(v);
-    case FM_ACT_SIGMOID: return sigmoid_f32(v);
-    case FM_ACT_TANH: return tanh_f32(v);
-    case FM_ACT_LEAKY_RELU: return v > 0.0f ? v : v * param;
-    case FM_ACT_ELU: return v > 0.0f ? v : param * expm1_le0_f32(v > 0.0f ? 0.0f : v);
-    default: return v;
-    }
+    return fm_threads_for((double)n * ns_each, n_threads);
 }
 
-FM_INLINE double act_f64(double v, fm_act act, double param)
-{
-    switch (act) {
-    case FM_ACT_RELU: return relu_f64(v);
-    case FM_ACT_SIGMOID: return sigmoid_f64(v);
-    case FM_ACT_TANH: return tanh_f64(v);
-    case FM_ACT_LEAKY_RELU: return v > 0.0 ? v : v * param;
-    case FM_ACT_ELU: return v > 0.0 ? v : param * expm1_le0_f64(v > 0.0 ? 0.0 : v);
-    default: return v;
-    }
-}
+/* softmax: rows split over threads; each row max, exp and sum (16 lanes), scale */
+typedef struct {
+    void *y;
+    const void *x, *dy;
+    fm_int c;
+    const void *kern;
+} softmax_ctx;
 
-/* the derivative from the output y (see reference.activation_backward) */
-FM_INLINE float act_grad_f32(float dy, float y, fm_act act, float param)
-{
-    switch (act) {
-    case FM_ACT_RELU: return y <= 0.0f ? 0.0f : dy;
-    case FM_ACT_SIGMOID: return dy * (y * (1.0f - y));
-    case FM_ACT_TANH: return dy * (1.0f - y * y);
-    case FM_ACT_LEAKY_RELU: return y <= 0.0f ? dy * param : dy;
-    case FM_ACT_ELU: return y <= 0.0f ? dy * (y + param) : dy;
-    default: return dy;
-    }
-}
+#define T float
+#define FN(name) name##_f32
+#define ACT_NS 0.3
+#define SOFTMAX_NS 1.0
+#define SOFTMAX_BWD_NS 0.5
+#include "activations_dtype_impl.h"
+#undef T
+#undef FN
+#undef ACT_NS
+#undef SOFTMAX_NS
+#undef SOFTMAX_BWD_NS
 
-FM_INLINE double act_grad_f64(double dy, double y, fm_act act, double param)
-{
-    switch (act) {
-    case FM_ACT_RELU: return y <= 0.0 ? 0.0 : dy;
-    case FM_ACT_SIGMOID: return dy * (y * (1.0 - y));
-    case FM_ACT_TANH: return dy * (1.0 - y * y);
-    case FM_ACT_LEAKY_RELU: return y <= 0.0 ? dy * param : dy;
-    case FM_ACT_ELU: return y <= 0.0 ? dy * (y + param) : dy;
-    default: return dy;
-    }
-}
+#define T double
+#define FN(name) name##_f64
+#define ACT_NS 0.6
+#define SOFTMAX_NS 1.5
+#define SOFTMAX_BWD_NS 0.8
+#include "activations_dtype_impl.h"
+#undef T
+#undef FN
+#undef ACT_NS
+#undef SOFTMAX_NS
+#undef SOFTMAX_BWD_NS
 
 /* ------------------------------------------------- loops, one set per ISA */
 
@@ -300,200 +300,4 @@ const fm_act_table_f64 *fm_act_kernels_f64(void)
     }
 #endif
     return &kernels_f64_generic;
-}
-
-/* ------------------------------------------------------ public kernels */
-
-void fm_bias_act_inplace_f32(float *y, const float *bias, fm_int n, fm_act act, float param)
-{
-    fm_act_kernels_f32()->act(y, y, bias, n, act, param);
-}
-
-void fm_bias_act_inplace_f64(double *y, const double *bias, fm_int n, fm_act act, double param)
-{
-    fm_act_kernels_f64()->act(y, y, bias, n, act, param);
-}
-
-/* element-wise kernels: threads take chunks of 4096 elements (results do not
- * depend on the split) once the work is worth waking them (~0.3 ns an element) */
-#define ACT_GRAIN 4096
-
-typedef struct {
-    void *out;
-    const void *a, *b;
-    fm_act act;
-    double param;
-    const void *kern;
-} act_ctx;
-
-static void act_fwd_f32_range(void *p, fm_int i0, fm_int i1)
-{
-    act_ctx *c = p;
-    ((const fm_act_table_f32 *)c->kern)->act((float *)c->out + i0, (const float *)c->a + i0,
-                                                NULL, i1 - i0, c->act, (float)c->param);
-}
-
-static void act_fwd_f64_range(void *p, fm_int i0, fm_int i1)
-{
-    act_ctx *c = p;
-    ((const fm_act_table_f64 *)c->kern)->act((double *)c->out + i0, (const double *)c->a + i0,
-                                                NULL, i1 - i0, c->act, c->param);
-}
-
-static void act_bwd_f32_range(void *p, fm_int i0, fm_int i1)
-{
-    act_ctx *c = p;
-    ((const fm_act_table_f32 *)c->kern)->act_grad((float *)c->out + i0, (const float *)c->a + i0,
-                                                     (const float *)c->b + i0, i1 - i0, c->act,
-                                                     (float)c->param);
-}
-
-static void act_bwd_f64_range(void *p, fm_int i0, fm_int i1)
-{
-    act_ctx *c = p;
-    ((const fm_act_table_f64 *)c->kern)->act_grad((double *)c->out + i0, (const double *)c->a + i0,
-                                                     (const double *)c->b + i0, i1 - i0, c->act,
-                                                     c->param);
-}
-
-static int act_threads(fm_int n, double ns_each, int n_threads)
-{
-    return fm_threads_for((double)n * ns_each, n_threads);
-}
-
-void fm_activation_forward_f32(float *y, const float *x, fm_int n, fm_act act, float param,
-                               int n_threads)
-{
-    act_ctx c = {y, x, NULL, act, param, fm_act_kernels_f32()};
-    fm_parallel_for(n, ACT_GRAIN, act_threads(n, 0.3, n_threads), act_fwd_f32_range, &c);
-}
-
-void fm_activation_forward_f64(double *y, const double *x, fm_int n, fm_act act, double param,
-                               int n_threads)
-{
-    act_ctx c = {y, x, NULL, act, param, fm_act_kernels_f64()};
-    fm_parallel_for(n, ACT_GRAIN, act_threads(n, 0.6, n_threads), act_fwd_f64_range, &c);
-}
-
-void fm_activation_backward_f32(float *dx, const float *dy, const float *y, fm_int n, fm_act act,
-                                float param, int n_threads)
-{
-    act_ctx c = {dx, dy, y, act, param, fm_act_kernels_f32()};
-    fm_parallel_for(n, ACT_GRAIN, act_threads(n, 0.3, n_threads), act_bwd_f32_range, &c);
-}
-
-void fm_activation_backward_f64(double *dx, const double *dy, const double *y, fm_int n,
-                                fm_act act, double param, int n_threads)
-{
-    act_ctx c = {dx, dy, y, act, param, fm_act_kernels_f64()};
-    fm_parallel_for(n, ACT_GRAIN, act_threads(n, 0.6, n_threads), act_bwd_f64_range, &c);
-}
-
-/* softmax: rows split over threads; each row max, exp and sum (16 lanes), scale */
-typedef struct {
-    void *y;
-    const void *x, *dy;
-    fm_int c;
-    const void *kern;
-} softmax_ctx;
-
-static void softmax_fwd_f32_range(void *p, fm_int r0, fm_int r1)
-{
-    softmax_ctx *s = p;
-    const fm_act_table_f32 *k = s->kern;
-    fm_int c = s->c;
-    for (fm_int r = r0; r < r1; r++) {
-        const float *x = (const float *)s->x + r * c;
-        float *y = (float *)s->y + r * c;
-        float m = k->row_max(x, c);
-        float inv = 1.0f / k->exp_shift_sum(y, x, c, m);
-        for (fm_int j = 0; j < c; j++)
-            y[j] *= inv;
-    }
-}
-
-static void softmax_fwd_f64_range(void *p, fm_int r0, fm_int r1)
-{
-    softmax_ctx *s = p;
-    const fm_act_table_f64 *k = s->kern;
-    fm_int c = s->c;
-    for (fm_int r = r0; r < r1; r++) {
-        const double *x = (const double *)s->x + r * c;
-        double *y = (double *)s->y + r * c;
-        double m = k->row_max(x, c);
-        double inv = 1.0 / k->exp_shift_sum(y, x, c, m);
-        for (fm_int j = 0; j < c; j++)
-            y[j] *= inv;
-    }
-}
-
-void fm_softmax_forward_f32(float *y, const float *x, fm_int n, fm_int c, int n_threads)
-{
-    if (c < 1)
-        return;
-    softmax_ctx s = {y, x, NULL, c, fm_act_kernels_f32()};
-    fm_parallel_for(n, 1, act_threads(n * c, 1.0, n_threads), softmax_fwd_f32_range, &s);
-}
-
-void fm_softmax_forward_f64(double *y, const double *x, fm_int n, fm_int c, int n_threads)
-{
-    if (c < 1)
-        return;
-    softmax_ctx s = {y, x, NULL, c, fm_act_kernels_f64()};
-    fm_parallel_for(n, 1, act_threads(n * c, 1.5, n_threads), softmax_fwd_f64_range, &s);
-}
-
-/* dx = y * (dy - <dy, y>) per row; the dot product over 8 lanes in a fixed order */
-static void softmax_bwd_f32_range(void *p, fm_int r0, fm_int r1)
-{
-    softmax_ctx *s = p;
-    fm_int c = s->c;
-    for (fm_int r = r0; r < r1; r++) {
-        const float *y = (const float *)s->x + r * c, *dy = (const float *)s->dy + r * c;
-        float *dx = (float *)s->y + r * c;
-        float acc[8] = {0};
-        fm_int j = 0;
-        for (; j + 8 <= c; j += 8)
-            for (int l = 0; l < 8; l++)
-                acc[l] += dy[j + l] * y[j + l];
-        for (int l = 0; j < c; j++, l++)
-            acc[l] += dy[j] * y[j];
-        float dot = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-        for (j = 0; j < c; j++)
-            dx[j] = y[j] * (dy[j] - dot);
-    }
-}
-
-static void softmax_bwd_f64_range(void *p, fm_int r0, fm_int r1)
-{
-    softmax_ctx *s = p;
-    fm_int c = s->c;
-    for (fm_int r = r0; r < r1; r++) {
-        const double *y = (const double *)s->x + r * c, *dy = (const double *)s->dy + r * c;
-        double *dx = (double *)s->y + r * c;
-        double acc[8] = {0};
-        fm_int j = 0;
-        for (; j + 8 <= c; j += 8)
-            for (int l = 0; l < 8; l++)
-                acc[l] += dy[j + l] * y[j + l];
-        for (int l = 0; j < c; j++, l++)
-            acc[l] += dy[j] * y[j];
-        double dot = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-        for (j = 0; j < c; j++)
-            dx[j] = y[j] * (dy[j] - dot);
-    }
-}
-
-void fm_softmax_backward_f32(float *dx, const float *dy, const float *y, fm_int n, fm_int c,
-                             int n_threads)
-{
-    softmax_ctx s = {dx, y, dy, c, NULL};
-    fm_parallel_for(n, 1, act_threads(n * c, 0.5, n_threads), softmax_bwd_f32_range, &s);
-}
-
-void fm_softmax_backward_f64(double *dx, const double *dy, const double *y, fm_int n, fm_int c,
-                             int n_threads)
-{
-    softmax_ctx s = {dx, y, dy, c, NULL};
-    fm_parallel_for(n, 1, act_threads(n * c, 0.8, n_threads), softmax_bwd_f64_range, &s);
 }

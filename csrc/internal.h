@@ -25,9 +25,12 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define FM_INLINE static inline __attribute__((always_inline))
 #define FM_RESTRICT __restrict__
+/* a hint to bring a line into cache; never faults, so any address will do */
+#define FM_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
 #else
 #define FM_INLINE static inline
 #define FM_RESTRICT
+#define FM_PREFETCH(p) ((void)0)
 #endif
 
 #if defined(_MSC_VER)

@@ -76,74 +76,6 @@ typedef struct {
     void (*clamp_range)(double *, fm_int, double, double);
 } optim_fns_f64;
 
-/* ---- the element loops, per dtype and ISA */
-
-#define T float
-#define SQRT sqrtf
-#define FNS_T optim_fns_f32
-#define TGT
-#define FN(name) name##_f32_generic
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#if FM_X86_SIMD
-#define TGT FM_TARGET_AVX2
-#define FN(name) name##_f32_avx2
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#define TGT FM_TARGET_AVX512
-#define FN(name) name##_f32_avx512
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#endif
-#define FNS_GENERIC fns_f32_generic
-#define FNS_AVX2 fns_f32_avx2
-#define FNS_AVX512 fns_f32_avx512
-#define FN(name) name##_f32
-#include "optim_driver_impl.h"
-#undef FN
-#undef FNS_GENERIC
-#undef FNS_AVX2
-#undef FNS_AVX512
-#undef T
-#undef SQRT
-#undef FNS_T
-
-#define T double
-#define SQRT sqrt
-#define FNS_T optim_fns_f64
-#define TGT
-#define FN(name) name##_f64_generic
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#if FM_X86_SIMD
-#define TGT FM_TARGET_AVX2
-#define FN(name) name##_f64_avx2
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#define TGT FM_TARGET_AVX512
-#define FN(name) name##_f64_avx512
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#endif
-#define FNS_GENERIC fns_f64_generic
-#define FNS_AVX2 fns_f64_avx2
-#define FNS_AVX512 fns_f64_avx512
-#define FN(name) name##_f64
-#include "optim_driver_impl.h"
-#undef FN
-#undef FNS_GENERIC
-#undef FNS_AVX2
-#undef FNS_AVX512
-#undef T
-#undef SQRT
-#undef FNS_T
-
 /* ---- the scalars of each rule (math: see reference.*_update) */
 
 static optim_coefs sgd_coefs(double lr, double momentum, double dampening, double weight_decay,
@@ -207,122 +139,72 @@ static optim_coefs adam_coefs(double lr, double beta1, double beta2, double eps,
     return c;
 }
 
-/* ---- the API */
+/* ---- per dtype: the element loops (per ISA), the drivers, the API */
 
-void fm_sgd_update_f32(float *const *params, float *const *momentum_buffers,
-                       const float *const *grads, const fm_int *sizes, fm_int n_arrays,
-                       double lr, double momentum, double dampening, double weight_decay,
-                       int nesterov, int first, int n_threads)
-{
-    optim_coefs c = sgd_coefs(lr, momentum, dampening, weight_decay, nesterov, first);
-    update_f32(params, momentum_buffers, NULL, NULL, grads, sizes, n_arrays, &c, OPT_SGD,
-               n_threads);
-}
+#define T float
+#define SQRT sqrtf
+#define FNS_T optim_fns_f32
+#define TGT
+#define FN(name) name##_f32_generic
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#if FM_X86_SIMD
+#define TGT FM_TARGET_AVX2
+#define FN(name) name##_f32_avx2
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#define TGT FM_TARGET_AVX512
+#define FN(name) name##_f32_avx512
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#endif
+#define FNS_GENERIC fns_f32_generic
+#define FNS_AVX2 fns_f32_avx2
+#define FNS_AVX512 fns_f32_avx512
+#define FN(name) name##_f32
+#include "optim_driver_impl.h"
+#include "optim_api_impl.h"
+#undef FN
+#undef FNS_GENERIC
+#undef FNS_AVX2
+#undef FNS_AVX512
+#undef T
+#undef SQRT
+#undef FNS_T
 
-void fm_sgd_update_f64(double *const *params, double *const *momentum_buffers,
-                       const double *const *grads, const fm_int *sizes, fm_int n_arrays,
-                       double lr, double momentum, double dampening, double weight_decay,
-                       int nesterov, int first, int n_threads)
-{
-    optim_coefs c = sgd_coefs(lr, momentum, dampening, weight_decay, nesterov, first);
-    update_f64(params, momentum_buffers, NULL, NULL, grads, sizes, n_arrays, &c, OPT_SGD,
-               n_threads);
-}
-
-void fm_adagrad_update_f32(float *const *params, float *const *state_sums,
-                           const float *const *grads, const fm_int *sizes, fm_int n_arrays,
-                           double clr, double eps, double weight_decay, int n_threads)
-{
-    optim_coefs c = adagrad_coefs(clr, eps, weight_decay);
-    update_f32(params, state_sums, NULL, NULL, grads, sizes, n_arrays, &c, OPT_ADAGRAD,
-               n_threads);
-}
-
-void fm_adagrad_update_f64(double *const *params, double *const *state_sums,
-                           const double *const *grads, const fm_int *sizes, fm_int n_arrays,
-                           double clr, double eps, double weight_decay, int n_threads)
-{
-    optim_coefs c = adagrad_coefs(clr, eps, weight_decay);
-    update_f64(params, state_sums, NULL, NULL, grads, sizes, n_arrays, &c, OPT_ADAGRAD,
-               n_threads);
-}
-
-void fm_rmsprop_update_f32(float *const *params, float *const *square_avgs,
-                           float *const *momentum_buffers, float *const *grad_avgs,
-                           const float *const *grads, const fm_int *sizes, fm_int n_arrays,
-                           double lr, double alpha, double eps, double momentum,
-                           double weight_decay, int centered, int n_threads)
-{
-    optim_coefs c = rmsprop_coefs(lr, alpha, eps, momentum, weight_decay, centered);
-    update_f32(params, square_avgs, momentum_buffers, grad_avgs, grads, sizes, n_arrays, &c,
-               OPT_RMSPROP, n_threads);
-}
-
-void fm_rmsprop_update_f64(double *const *params, double *const *square_avgs,
-                           double *const *momentum_buffers, double *const *grad_avgs,
-                           const double *const *grads, const fm_int *sizes, fm_int n_arrays,
-                           double lr, double alpha, double eps, double momentum,
-                           double weight_decay, int centered, int n_threads)
-{
-    optim_coefs c = rmsprop_coefs(lr, alpha, eps, momentum, weight_decay, centered);
-    update_f64(params, square_avgs, momentum_buffers, grad_avgs, grads, sizes, n_arrays, &c,
-               OPT_RMSPROP, n_threads);
-}
-
-void fm_adam_update_f32(float *const *params, float *const *exp_avgs,
-                        float *const *exp_avg_sqs, const float *const *grads,
-                        const fm_int *sizes, fm_int n_arrays, double lr, double beta1,
-                        double beta2, double eps, double weight_decay, int decoupled,
-                        fm_int step, int n_threads)
-{
-    optim_coefs c = adam_coefs(lr, beta1, beta2, eps, weight_decay, decoupled, step);
-    update_f32(params, exp_avgs, exp_avg_sqs, NULL, grads, sizes, n_arrays, &c, OPT_ADAM,
-               n_threads);
-}
-
-void fm_adam_update_f64(double *const *params, double *const *exp_avgs,
-                        double *const *exp_avg_sqs, const double *const *grads,
-                        const fm_int *sizes, fm_int n_arrays, double lr, double beta1,
-                        double beta2, double eps, double weight_decay, int decoupled,
-                        fm_int step, int n_threads)
-{
-    optim_coefs c = adam_coefs(lr, beta1, beta2, eps, weight_decay, decoupled, step);
-    update_f64(params, exp_avgs, exp_avg_sqs, NULL, grads, sizes, n_arrays, &c, OPT_ADAM,
-               n_threads);
-}
-
-int fm_grad_norm_f32(double *norm, const float *const *grads, const fm_int *sizes,
-                     fm_int n_arrays, int n_threads)
-{
-    return grad_norm_f32(norm, grads, sizes, n_arrays, n_threads);
-}
-
-int fm_grad_norm_f64(double *norm, const double *const *grads, const fm_int *sizes,
-                     fm_int n_arrays, int n_threads)
-{
-    return grad_norm_f64(norm, grads, sizes, n_arrays, n_threads);
-}
-
-void fm_grad_scale_f32(float *const *grads, const fm_int *sizes, fm_int n_arrays, double scale,
-                       int n_threads)
-{
-    map_f32(grads, sizes, n_arrays, scale, 0.0, 0, n_threads);
-}
-
-void fm_grad_scale_f64(double *const *grads, const fm_int *sizes, fm_int n_arrays,
-                       double scale, int n_threads)
-{
-    map_f64(grads, sizes, n_arrays, scale, 0.0, 0, n_threads);
-}
-
-void fm_grad_clamp_f32(float *const *grads, const fm_int *sizes, fm_int n_arrays, double lo,
-                       double hi, int n_threads)
-{
-    map_f32(grads, sizes, n_arrays, lo, hi, 1, n_threads);
-}
-
-void fm_grad_clamp_f64(double *const *grads, const fm_int *sizes, fm_int n_arrays, double lo,
-                       double hi, int n_threads)
-{
-    map_f64(grads, sizes, n_arrays, lo, hi, 1, n_threads);
-}
+#define T double
+#define SQRT sqrt
+#define FNS_T optim_fns_f64
+#define TGT
+#define FN(name) name##_f64_generic
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#if FM_X86_SIMD
+#define TGT FM_TARGET_AVX2
+#define FN(name) name##_f64_avx2
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#define TGT FM_TARGET_AVX512
+#define FN(name) name##_f64_avx512
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#endif
+#define FNS_GENERIC fns_f64_generic
+#define FNS_AVX2 fns_f64_avx2
+#define FNS_AVX512 fns_f64_avx512
+#define FN(name) name##_f64
+#include "optim_driver_impl.h"
+#include "optim_api_impl.h"
+#undef FN
+#undef FNS_GENERIC
+#undef FNS_AVX2
+#undef FNS_AVX512
+#undef T
+#undef SQRT
+#undef FNS_T

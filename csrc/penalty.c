@@ -8,8 +8,9 @@
  * The block bodies are branch-free (fabs, selects) so they vectorise: a branch on
  * the sign of random weights mispredicts about half the time (it ran at ~6 ns per
  * element). They are compiled for generic x86-64, AVX2 and AVX-512 and picked at
- * run time. In float32 every lane sum is the same on every ISA: |v| and v*v are
- * exact in double, so FMA contraction changes nothing. */
+ * run time; the portable body and the dispatch are written once for both dtypes
+ * (penalty_impl.h). In float32 every lane sum is the same on every ISA: |v| and
+ * v*v are exact in double, so FMA contraction changes nothing. */
 #include <math.h>
 #include <stdint.h>
 
@@ -40,76 +41,13 @@ FM_INLINE double penalty_value(const pen_ctx *s, const double *a1, const double 
     return v1 + v2;
 }
 
-FM_INLINE double penalty_f32_body(pen_ctx *s, fm_int i0, fm_int i1)
-{
-    float *FM_RESTRICT g = (float *)s->grad + i0;
-    const float *FM_RESTRICT w = (const float *)s->w + i0;
-    fm_int n = i1 - i0;
-    const float l1 = (float)s->l1, l2 = (float)s->l2;
-    double a1[8] = {0}, a2[8] = {0};
-    fm_int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) {
-            double v = w[i + l];
-            a1[l] += fabs(v);
-            a2[l] += v * v;
-        }
-    for (int l = 0; i < n; i++, l++) {
-        double v = w[i];
-        a1[l] += fabs(v);
-        a2[l] += v * v;
-    }
-    for (i = 0; i < n; i++) {
-        float v = w[i];
-        float sg = v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : v);
-        g[i] += l2 == 0.0f ? l1 * sg : l1 * sg + l2 * v;
-    }
-    return penalty_value(s, a1, a2);
-}
-
-FM_INLINE double penalty_f64_body(pen_ctx *s, fm_int i0, fm_int i1)
-{
-    double *FM_RESTRICT g = (double *)s->grad + i0;
-    const double *FM_RESTRICT w = (const double *)s->w + i0;
-    fm_int n = i1 - i0;
-    const double l1 = s->l1, l2 = s->l2;
-    double a1[8] = {0}, a2[8] = {0};
-    fm_int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) {
-            double v = w[i + l];
-            a1[l] += fabs(v);
-            a2[l] += v * v;
-        }
-    for (int l = 0; i < n; i++, l++) {
-        double v = w[i];
-        a1[l] += fabs(v);
-        a2[l] += v * v;
-    }
-    for (i = 0; i < n; i++) {
-        double v = w[i];
-        double sg = v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : v);
-        g[i] += l2 == 0.0 ? l1 * sg : l1 * sg + l2 * v;
-    }
-    return penalty_value(s, a1, a2);
-}
-
-static double penalty_f32_generic(void *p, fm_int i0, fm_int i1)
-{
-    return penalty_f32_body(p, i0, i1);
-}
-
-static double penalty_f64_generic(void *p, fm_int i0, fm_int i1)
-{
-    return penalty_f64_body(p, i0, i1);
-}
-
 #if FM_X86_SIMD
 /* AVX2 (and AVX-512, which runs the same code): GCC does not vectorise the
- * 8-lane double sums above, so they are written out: lanes 0-3 and 4-7 of each
- * group of 8 in two __m256d accumulators, the tail added lane by lane after. The
- * gradient is fma(l2, v, l1 * sign(v)), l1 * sign(v) formed as +-l1 by the sign bit
- * where v != 0 and v is not NaN, else as v itself (which l1 * v equals there). */
+ * 8-lane double sums of the portable body (penalty_impl.h), so they are written
+ * out: lanes 0-3 and 4-7 of each group of 8 in two __m256d accumulators, the tail
+ * added lane by lane after. The gradient is fma(l2, v, l1 * sign(v)), l1 * sign(v)
+ * formed as +-l1 by the sign bit where v != 0 and v is not NaN, else as v itself
+ * (which l1 * v equals there). */
 #define PENALTY_SIMD(NAME, TARGET)                                                      \
     TARGET static double NAME##_f32(void *p, fm_int i0, fm_int i1)                      \
     {                                                                                   \
@@ -197,40 +135,18 @@ PENALTY_SIMD(penalty_avx512, FM_TARGET_AVX512)
 #undef PENALTY_SIMD
 #endif
 
-static fm_block_sum_fn penalty_f32_block(void)
-{
-#if FM_X86_SIMD
-    switch (fm_isa_active()) {
-    case FM_ISA_AVX512: return penalty_avx512_f32;
-    case FM_ISA_AVX2: return penalty_avx2_f32;
-    default: break;
-    }
-#endif
-    return penalty_f32_generic;
-}
+#define T float
+#define FN(name) name##_f32
+#define PENALTY_NS 0.3
+#include "penalty_impl.h"
+#undef T
+#undef FN
+#undef PENALTY_NS
 
-static fm_block_sum_fn penalty_f64_block(void)
-{
-#if FM_X86_SIMD
-    switch (fm_isa_active()) {
-    case FM_ISA_AVX512: return penalty_avx512_f64;
-    case FM_ISA_AVX2: return penalty_avx2_f64;
-    default: break;
-    }
-#endif
-    return penalty_f64_generic;
-}
-
-double fm_penalty_f32(float *grad, const float *w, fm_int size, double l1, double l2,
-                      int n_threads)
-{
-    pen_ctx s = {grad, w, l1, l2};
-    return fm_blocked_sum(size, PENALTY_BLOCK, n_threads, 0.3, penalty_f32_block(), &s);
-}
-
-double fm_penalty_f64(double *grad, const double *w, fm_int size, double l1, double l2,
-                      int n_threads)
-{
-    pen_ctx s = {grad, w, l1, l2};
-    return fm_blocked_sum(size, PENALTY_BLOCK, n_threads, 0.35, penalty_f64_block(), &s);
-}
+#define T double
+#define FN(name) name##_f64
+#define PENALTY_NS 0.35
+#include "penalty_impl.h"
+#undef T
+#undef FN
+#undef PENALTY_NS
