@@ -1,7 +1,8 @@
 /* dense_impl.h: the dense layer for one dtype, included by dense.c with
  * T = float / double, FN(name) = name ## _f32 / _f64, GEMM / GEMM_EX = that
  * dtype's fm_sgemm / fm_dgemm (_ex), and COLSUM_NS (ns per element of the
- * dz/db pass: when threads pay). */
+ * dz/db pass: when threads pay). FN(fm_act_table) / FN(fm_act_kernels) are the
+ * dtype's activation kernels (act_internal.h). */
 
 int FN(fm_dense_forward)(T *y, const T *x, const T *W, const T *b, fm_int n, fm_int d_in,
                          fm_int d_out, fm_act act, T param, int n_threads)

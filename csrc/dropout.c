@@ -10,7 +10,9 @@
  * counter, i), and the generator costs a quarter of a word per element. The bits
  * of a 1024-element tile are generated into an L1 buffer and applied right away:
  * x is read once, y and the mask written once. y = x * (keep ? scale : 0) is a
- * multiplication (NaN/Inf in dropped elements give NaN, as in PyTorch). */
+ * multiplication (NaN/Inf in dropped elements give NaN, as in PyTorch). The
+ * bodies are written once for both dtypes in dropout_impl.h (where T is the
+ * dtype, not this threshold). */
 #include "rng.h"
 
 #include <math.h>

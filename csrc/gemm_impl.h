@@ -7,6 +7,17 @@
  * of the macro-kernel (loops 2 and 1). k is never split, so each element of C
  * is summed in one fixed order whatever the thread count. */
 
+/* Depth of the k slices: k in equal slices of at most kc. A thin last slice
+ * (k = 784 with kc = 256 would end with 16) pays a full C-tile update for
+ * little arithmetic. Both drivers slice k this way and add each slice's sums
+ * to C in order, so with alpha == 1 they give the same bits and the driver can
+ * be chosen by shape (batch size included) without changing results. */
+static fm_int FN(k_slice)(fm_int k, fm_int kc)
+{
+    const fm_int slices = (k + kc - 1) / kc;
+    return (k + slices - 1) / slices;
+}
+
 typedef struct {
     int ta, tb;
     fm_int m, n, k;
@@ -78,10 +89,7 @@ static void FN(gemm_thread)(const FN(gemm_ctx) *g, int t, int nt)
 {
     const KERNEL *kn = g->kern;
     const fm_int MR = kn->mr, NR = kn->nr, MC = kn->mc, NC = kn->nc;
-    /* k in equal slices of at most kn->kc: a thin last slice (k = 784 would
-     * end with 16) pays a full C-tile update for little arithmetic */
-    const fm_int k_slices = (g->k + kn->kc - 1) / kn->kc;
-    const fm_int KC = (g->k + k_slices - 1) / k_slices;
+    const fm_int KC = FN(k_slice)(g->k, kn->kc);
 
     /* loop 5: jc over NC columns of C and op(B) */
     for (fm_int jc = 0; jc < g->n; jc += NC) {
@@ -164,14 +172,16 @@ typedef struct {
 static void FN(sup_tile)(const FN(sup_ctx) *s, fm_int i0, fm_int j0, int rows, int cols)
 {
     const KERNEL *kn = s->kern;
-    const fm_int ldc = s->ldc;
+    const fm_int ldc = s->ldc, KC = FN(k_slice)(s->k, kn->kc);
     const fm_epilogue *ep = s->ep;
     const int epilogue = ep && (ep->bias || ep->act != FM_ACT_NONE);
     const T *bias = ep ? (const T *)ep->bias : NULL;
     const T *a = s->a + i0 * s->rs_a, *b = s->b + j0;
     if (!s->trans_c) {
         T *c = s->C + i0 * ldc + j0;
-        kn->sup(s->k, a, s->rs_a, s->cs_a, b, s->ldb, c, ldc, s->alpha, s->beta, rows, cols);
+        for (fm_int p0 = 0; p0 < s->k; p0 += KC)
+            kn->sup(FM_MIN(KC, s->k - p0), a + p0 * s->cs_a, s->rs_a, s->cs_a, b + p0 * s->ldb,
+                    s->ldb, c, ldc, s->alpha, p0 == 0 ? s->beta : (T)1, rows, cols);
         if (epilogue)
             for (int i = 0; i < rows; i++)
                 BIAS_ACT(c + i * ldc, bias ? bias + j0 : NULL, cols, ep->act, (T)ep->act_param);
@@ -180,12 +190,15 @@ static void FN(sup_tile)(const FN(sup_ctx) *s, fm_int i0, fm_int j0, int rows, i
         T tile[FM_GEMM_MAX_MR * FM_GEMM_MAX_NR];
         const int nr = kn->snr;
         T *c = s->C + j0 * ldc + i0;
-        const T beta = s->beta;
-        kn->sup(s->k, a, s->rs_a, s->cs_a, b, s->ldb, tile, nr, s->alpha, 0, rows, cols);
-        for (int j = 0; j < cols; j++)
-            for (int i = 0; i < rows; i++)
-                c[j * ldc + i] = beta == 0 ? tile[i * nr + j]
-                                           : beta * c[j * ldc + i] + tile[i * nr + j];
+        for (fm_int p0 = 0; p0 < s->k; p0 += KC) {
+            const T beta = p0 == 0 ? s->beta : (T)1;
+            kn->sup(FM_MIN(KC, s->k - p0), a + p0 * s->cs_a, s->rs_a, s->cs_a, b + p0 * s->ldb,
+                    s->ldb, tile, nr, s->alpha, 0, rows, cols);
+            for (int j = 0; j < cols; j++)
+                for (int i = 0; i < rows; i++)
+                    c[j * ldc + i] = beta == 0 ? tile[i * nr + j]
+                                               : beta * c[j * ldc + i] + tile[i * nr + j];
+        }
         if (epilogue)
             for (int j = 0; j < cols; j++)
                 BIAS_ACT(c + j * ldc, bias ? bias + i0 : NULL, rows, ep->act, (T)ep->act_param);
@@ -224,6 +237,7 @@ static void FN(gemv_range)(void *p, fm_int w0, fm_int w1)
     const FN(gemv_ctx) *v = p;
     const FN(sup_ctx) *s = v->s;
     const KERNEL *kn = s->kern;
+    const fm_int KC = FN(k_slice)(s->k, kn->kc);
     const fm_epilogue *ep = s->ep;
     const int epilogue = ep && (ep->bias || ep->act != FM_ACT_NONE);
     const T *bias = ep ? (const T *)ep->bias : NULL;
@@ -234,19 +248,27 @@ static void FN(gemv_range)(void *p, fm_int w0, fm_int w1)
         const T *a = s->a + i * s->rs_a;
         if (!s->trans_c) {
             T *c = s->C + i * s->ldc + j0;
-            kn->gemv(s->k, a, s->cs_a, s->b + j0, s->ldb, c, s->alpha, s->beta, (int)(j1 - j0));
+            for (fm_int p0 = 0; p0 < s->k; p0 += KC)
+                kn->gemv(FM_MIN(KC, s->k - p0), a + p0 * s->cs_a, s->cs_a, s->b + p0 * s->ldb + j0,
+                         s->ldb, c, s->alpha, p0 == 0 ? s->beta : (T)1, (int)(j1 - j0));
             if (epilogue)
                 BIAS_ACT(c, bias ? bias + j0 : NULL, j1 - j0, ep->act, (T)ep->act_param);
         } else {
             /* row i of C^T is column i of C */
             T row[FM_GEMM_MAX_GV];
-            kn->gemv(s->k, a, s->cs_a, s->b + j0, s->ldb, row, s->alpha, 0, (int)(j1 - j0));
-            for (fm_int j = j0; j < j1; j++) {
-                T *cj = s->C + j * s->ldc + i;
-                *cj = s->beta == 0 ? row[j - j0] : s->beta * *cj + row[j - j0];
-                if (epilogue)
-                    BIAS_ACT(cj, bias ? bias + i : NULL, 1, ep->act, (T)ep->act_param);
+            for (fm_int p0 = 0; p0 < s->k; p0 += KC) {
+                const T beta = p0 == 0 ? s->beta : (T)1;
+                kn->gemv(FM_MIN(KC, s->k - p0), a + p0 * s->cs_a, s->cs_a, s->b + p0 * s->ldb + j0,
+                         s->ldb, row, s->alpha, 0, (int)(j1 - j0));
+                for (fm_int j = j0; j < j1; j++) {
+                    T *cj = s->C + j * s->ldc + i;
+                    *cj = beta == 0 ? row[j - j0] : beta * *cj + row[j - j0];
+                }
             }
+            if (epilogue)
+                for (fm_int j = j0; j < j1; j++)
+                    BIAS_ACT(s->C + j * s->ldc + i, bias ? bias + i : NULL, 1, ep->act,
+                             (T)ep->act_param);
         }
     }
 }

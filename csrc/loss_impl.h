@@ -4,7 +4,8 @@
  *
  * Sums are double in both dtypes. What the float32 kernels do in float stays in T:
  * m - x[j] is rounded in T before it is widened, the gradient is formed in T. The
- * (double) casts are no-ops for T = double, so each copy keeps its operations. */
+ * (double) casts are no-ops for T = double, so each copy keeps its operations.
+ * FN(fm_act_table) / FN(fm_act_kernels) are the dtype's kernels (act_internal.h). */
 
 static double FN(ce_labels_block)(void *p, fm_int r0, fm_int r1)
 {

@@ -76,6 +76,74 @@ typedef struct {
     void (*clamp_range)(double *, fm_int, double, double);
 } optim_fns_f64;
 
+/* ---- the element loops, per dtype and ISA */
+
+#define T float
+#define SQRT sqrtf
+#define FNS_T optim_fns_f32
+#define TGT
+#define FN(name) name##_f32_generic
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#if FM_X86_SIMD
+#define TGT FM_TARGET_AVX2
+#define FN(name) name##_f32_avx2
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#define TGT FM_TARGET_AVX512
+#define FN(name) name##_f32_avx512
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#endif
+#define FNS_GENERIC fns_f32_generic
+#define FNS_AVX2 fns_f32_avx2
+#define FNS_AVX512 fns_f32_avx512
+#define FN(name) name##_f32
+#include "optim_driver_impl.h"
+#undef FN
+#undef FNS_GENERIC
+#undef FNS_AVX2
+#undef FNS_AVX512
+#undef T
+#undef SQRT
+#undef FNS_T
+
+#define T double
+#define SQRT sqrt
+#define FNS_T optim_fns_f64
+#define TGT
+#define FN(name) name##_f64_generic
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#if FM_X86_SIMD
+#define TGT FM_TARGET_AVX2
+#define FN(name) name##_f64_avx2
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#define TGT FM_TARGET_AVX512
+#define FN(name) name##_f64_avx512
+#include "optim_impl.h"
+#undef TGT
+#undef FN
+#endif
+#define FNS_GENERIC fns_f64_generic
+#define FNS_AVX2 fns_f64_avx2
+#define FNS_AVX512 fns_f64_avx512
+#define FN(name) name##_f64
+#include "optim_driver_impl.h"
+#undef FN
+#undef FNS_GENERIC
+#undef FNS_AVX2
+#undef FNS_AVX512
+#undef T
+#undef SQRT
+#undef FNS_T
+
 /* ---- the scalars of each rule (math: see reference.*_update) */
 
 static optim_coefs sgd_coefs(double lr, double momentum, double dampening, double weight_decay,
@@ -139,72 +207,16 @@ static optim_coefs adam_coefs(double lr, double beta1, double beta2, double eps,
     return c;
 }
 
-/* ---- per dtype: the element loops (per ISA), the drivers, the API */
+/* ---- the API, per dtype */
 
 #define T float
-#define SQRT sqrtf
-#define FNS_T optim_fns_f32
-#define TGT
-#define FN(name) name##_f32_generic
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#if FM_X86_SIMD
-#define TGT FM_TARGET_AVX2
-#define FN(name) name##_f32_avx2
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#define TGT FM_TARGET_AVX512
-#define FN(name) name##_f32_avx512
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#endif
-#define FNS_GENERIC fns_f32_generic
-#define FNS_AVX2 fns_f32_avx2
-#define FNS_AVX512 fns_f32_avx512
 #define FN(name) name##_f32
-#include "optim_driver_impl.h"
 #include "optim_api_impl.h"
-#undef FN
-#undef FNS_GENERIC
-#undef FNS_AVX2
-#undef FNS_AVX512
 #undef T
-#undef SQRT
-#undef FNS_T
+#undef FN
 
 #define T double
-#define SQRT sqrt
-#define FNS_T optim_fns_f64
-#define TGT
-#define FN(name) name##_f64_generic
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#if FM_X86_SIMD
-#define TGT FM_TARGET_AVX2
-#define FN(name) name##_f64_avx2
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#define TGT FM_TARGET_AVX512
-#define FN(name) name##_f64_avx512
-#include "optim_impl.h"
-#undef TGT
-#undef FN
-#endif
-#define FNS_GENERIC fns_f64_generic
-#define FNS_AVX2 fns_f64_avx2
-#define FNS_AVX512 fns_f64_avx512
 #define FN(name) name##_f64
-#include "optim_driver_impl.h"
 #include "optim_api_impl.h"
-#undef FN
-#undef FNS_GENERIC
-#undef FNS_AVX2
-#undef FNS_AVX512
 #undef T
-#undef SQRT
-#undef FNS_T
+#undef FN

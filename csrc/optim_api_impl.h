@@ -1,7 +1,7 @@
 /* optim_api_impl.h: the public entry points of optim.c for one dtype, included
- * with T = float / double and FN(name) = name ## _f32 / _f64 after that dtype's
- * drivers (optim_driver_impl.h). Each forms its rule's scalars in double
- * (*_coefs) and runs one driver over the whole list. */
+ * at its end with T = float / double and FN(name) = name ## _f32 / _f64. Each
+ * forms its rule's scalars in double (*_coefs) and runs that dtype's driver
+ * (optim_driver_impl.h) once over the whole list. */
 
 void FN(fm_sgd_update)(T *const *params, T *const *momentum_buffers, const T *const *grads,
                        const fm_int *sizes, fm_int n_arrays, double lr, double momentum,

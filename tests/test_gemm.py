@@ -275,16 +275,37 @@ def test_edge_tiles_write_nothing_past_the_output(rng, dtype, isa, gemm_path):
 
 @requires_c
 def test_a_row_is_the_same_whatever_the_batch(rng, dtype, isa):
-    # one- and two-row products take the one-row kernel, bigger ones tiles: the
-    # sums are the same chains, so a row's result does not depend on m
+    # one- and two-row products take the one-row kernel, small batches the
+    # unpacked tiles, big ones packed panels: all slice k alike and sum the same
+    # chains, so a row's result does not depend on how many rows come with it
     kernels = fastmlp._config._kernels
-    for k, n in ((784, 100), (30, 10), (100, 300)):
-        a, b = operands(rng, 13, k, n, dtype, False, False)
-        full = kernels.gemm(np.empty((13, n), dtype), a, b, 1.0, 0.0, False, False, 1)
-        for rows in (slice(0, 1), slice(5, 7), slice(2, 5)):
+    for k, n in ((784, 100), (30, 10), (100, 300), (2048, 10)):
+        a, b = operands(rng, 300, k, n, dtype, False, False)
+        full = kernels.gemm(np.empty((300, n), dtype), a, b, 1.0, 0.0, False, False, 1)
+        for rows in (slice(0, 1), slice(5, 7), slice(2, 5), slice(40, 104), slice(0, 200)):
             part = kernels.gemm(np.empty((rows.stop - rows.start, n), dtype), np.ascontiguousarray(a[rows]), b,
                                 1.0, 0.0, False, False, 1)
-            unpacked = n * dtype.itemsize <= 512  # the unpacked driver's range for A @ B
-            if unpacked and kernels.gemm_get_path() == "auto" and kernels.isa_active() != "generic":
-                np.testing.assert_array_equal(part, full[rows])
-            assert_close(part, full[rows], k, dtype)
+            np.testing.assert_array_equal(part, full[rows])
+
+
+@requires_c
+@pytest.mark.parametrize("trans", ["NN", "TN", "NT", "TT"])
+@pytest.mark.parametrize("m,k,n", [(1, 784, 100), (2, 600, 30), (7, 784, 100), (64, 784, 100), (130, 784, 100),
+                                   (37, 1000, 9), (10, 2048, 10), (64, 300, 200), (5, 257, 17)], ids=str)
+def test_both_drivers_give_the_same_bits(rng, dtype, isa, m, k, n, trans):
+    # with alpha == 1 and beta 0 or 1 the packed and unpacked drivers compute
+    # every element as the same FMA chains over the same k slices
+    ta, tb = trans[0] == "T", trans[1] == "T"
+    a, b = operands(rng, m, k, n, dtype, ta, tb)
+    kernels = fastmlp._config._kernels
+    old = kernels.gemm_get_path()
+    try:
+        for beta in (0.0, 1.0):
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            got = {}
+            for path in ("packed", "unpacked"):
+                kernels.gemm_set_path(path)
+                got[path] = kernels.gemm(c0.copy(), a, b, 1.0, beta, ta, tb, 1)
+            np.testing.assert_array_equal(got["unpacked"], got["packed"])
+    finally:
+        kernels.gemm_set_path(old)
