@@ -14,9 +14,9 @@ reset, a dtype change), and ``cached_plan(model)`` then builds a new one.
 
 How the model uses it (fastmlp/model.py)::
 
-    plan = _infer.cached_plan(self)          # None: unsupported, use the layers
-    if plan is not None:
-        return plan.predict_proba(X)         # or plan.forward(X) for raw outputs
+    out = _infer.run(self, X)                # predict_proba; run(self, X, False): raw outputs
+    if out is not None:                      # None: unsupported, use the layers
+        return out
 
 Bad X (wrong shape, non-finite values, ...) gets the model's own errors: the
 plan takes the fast path only for C-contiguous 2-D arrays of the model's dtype
@@ -30,7 +30,7 @@ from . import _config
 from . import layers as _layers
 from . import losses as _losses
 
-__all__ = ["build_inference_plan", "cached_plan", "predict_proba", "InferencePlan"]
+__all__ = ["build_inference_plan", "cached_plan", "run", "InferencePlan"]
 
 
 def _steps(model):
@@ -158,22 +158,29 @@ class InferencePlan:
         return self._run(chain, X)
 
 
-def predict_proba(model, X):
-    """``model.predict_proba(X)`` through the model's plan, or None when the model
-    cannot have one. The common case (a current plan, X already an aligned
-    C-contiguous 2-D array of the model's dtype) is one native call that checks the
-    plan's arrays and X, allocates the output and runs the chain; anything else
-    goes through cached_plan and the plan's checked path."""
+def run(model, X, proba=True):
+    """``model.predict_proba(X)`` (proba) or the raw outputs ``model.predict`` uses,
+    through the model's plan; None when the model cannot have one. The common case
+    (a current plan, X already an aligned C-contiguous 2-D array of the model's
+    dtype) is one native call that checks the plan's arrays and X, allocates the
+    output and runs the chain; anything else goes through cached_plan and the
+    plan's checked path."""
     d = model.__dict__
     entry = d.get("_infer_plan")
     if type(entry) is InferencePlan and entry.key is d.get("_plan") and _config._backend_module is entry._kernels:
-        chain = entry._sigmoid if isinstance(model.loss, _losses.BCEWithLogits) else entry._softmax
-        out = chain.predict(X, _config._num_threads or _config.get_num_threads(), model._step_lock,
-                            entry._checks)
-        if out is not None:
-            return out if type(out) is not int else entry._failed(model, X, out)
+        if proba:
+            chain = entry._sigmoid if isinstance(model.loss, _losses.BCEWithLogits) else entry._softmax
+        else:
+            chain = entry._forward
+        if chain is not None:
+            out = chain.predict(X, _config._num_threads or _config.get_num_threads(), model._step_lock,
+                                entry._checks)
+            if out is not None:
+                return out if type(out) is not int else entry._failed(model, X, out)
     plan = cached_plan(model)
-    return plan.predict_proba(X) if plan is not None else None
+    if plan is None:
+        return None
+    return plan.predict_proba(X) if proba else plan.forward(X)
 
 
 class _NoPlan:

@@ -709,7 +709,7 @@ class Sequential:
 
     def predict_proba(self, X):
         """Class probabilities: softmax of the outputs (sigmoid after BCEWithLogits)."""
-        out = _infer.predict_proba(self, X)  # the whole forward in one native call, when possible
+        out = _infer.run(self, X)  # the whole forward in one native call, when possible
         if out is not None:
             return out
         out = self._infer(self._check_X(X))
@@ -719,8 +719,9 @@ class Sequential:
 
     def predict(self, X):
         """Class labels after a classification loss, the raw outputs otherwise."""
-        plan = _infer.cached_plan(self)
-        out = plan.forward(X) if plan is not None else self._infer(self._check_X(X))
+        out = _infer.run(self, X, proba=False)
+        if out is None:
+            out = self._infer(self._check_X(X))
         if isinstance(self.loss, _losses.BCEWithLogits):
             return (out > 0).astype(np.int64)
         if self._classifies():

@@ -1,4 +1,4 @@
-"""The one-call fast path of model.predict_proba (_infer.predict_proba ->
+"""The one-call fast path of model.predict_proba and predict (_infer.run ->
 InferChain.predict): the same bits as the layer-by-layer forward + softmax, for
 every kind of X, and it notices replaced arrays, other backends and losses."""
 import numpy as np
@@ -104,9 +104,29 @@ def test_loss_backend_and_threads(rng, c_backend):
 def test_no_plan_models_still_work(rng, c_backend):
     model = fastmlp.Sequential([layers.Dense(6, 4), layers.ReLU()], seed=0)
     X = rng.standard_normal((3, 6)).astype(np.float32)
-    assert _infer.predict_proba(model, X) is not None
+    assert _infer.run(model, X) is not None
     pooled = fastmlp.Sequential([layers.MaxPool2d(2), layers.Flatten(), layers.Dense(4, 2)], seed=0,
                                 input_shape=(1, 4, 4))
     Xp = rng.standard_normal((2, 1, 4, 4)).astype(np.float32)
-    assert _infer.predict_proba(pooled, Xp) is None
+    assert _infer.run(pooled, Xp) is None
     assert pooled.predict_proba(Xp).shape == (2, 2)
+
+
+@requires_c
+def test_predict_takes_the_same_path(rng, dtype, c_backend):
+    model = fastmlp.MLP([30, 20, 5], dtype=dtype, seed=3)
+    X = rng.standard_normal((9, 30)).astype(dtype)
+    out = model.forward(X)
+    np.testing.assert_array_equal(_infer.run(model, X, proba=False), out)
+    np.testing.assert_array_equal(model.predict(X), np.argmax(out, axis=1))
+    np.testing.assert_array_equal(model.predict(X.tolist()), np.argmax(out, axis=1))
+    model.loss = losses.MSE()
+    np.testing.assert_array_equal(model.predict(X), out)
+    model.loss = losses.BCEWithLogits()
+    np.testing.assert_array_equal(model.predict(X), (out > 0).astype(np.int64))
+    identity = fastmlp.Sequential([layers.Dropout(0.5)], seed=0, input_shape=(3,))
+    identity.loss = losses.MSE()  # raw outputs (3 outputs would classify otherwise)
+    Xi = rng.standard_normal((4, 3)).astype(np.float32)
+    got = identity.predict(Xi)
+    np.testing.assert_array_equal(got, Xi)
+    assert not np.shares_memory(got, Xi)
