@@ -367,7 +367,7 @@ static int FN(sup_gemm)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha, c
  * alternating runs of both drivers (benchmarks/bench_gemm.py shapes and more,
  * AVX2, Zen 3): unpacked wins while op(B) is narrow (each B strip then spans
  * few pages and packing A would be amortised over few column panels) and, for
- * A^T, while k or n is small; A @ B^T needs a transposed copy either way and the
+ * A^T, while n is small; A @ B^T needs a transposed copy either way and the
  * packed driver makes it faster. */
 static int FN(sup_suits)(int ta, int tb, fm_int m, fm_int n, fm_int k, const KERNEL *kn)
 {
@@ -377,9 +377,10 @@ static int FN(sup_suits)(int ta, int tb, fm_int m, fm_int n, fm_int k, const KER
      * packing pays off from ~128 rows on (n = 100: 54 vs 46 GFLOP/s at m = 10000) */
     if (!ta)
         return n * (fm_int)sizeof(T) <= 128 || (n * (fm_int)sizeof(T) <= 512 && m <= 96);
-    /* A^T: while k is small, or n is and k moderate (n = 10, k = 256: packed 46
-     * vs 38 GFLOP/s; k = 64: unpacked 36 vs 21) */
-    return k <= 32 || (n <= 32 && k <= 128);
+    /* A^T: while n is small and k moderate (n = 10, k = 256: packed 46 vs 38
+     * GFLOP/s; k = 64: unpacked 36 vs 21); a wide n packs even for k = 10
+     * (2048 x 10 x 2048: 50 vs 20, as C is then written once, not per strip) */
+    return n <= 32 && k <= 128;
 }
 
 static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,

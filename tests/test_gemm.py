@@ -183,7 +183,7 @@ def gemm_path(request):
 
 # Sizes on both sides of every tile width (4/8 generic, 6/8/16 AVX2, 14/16/32
 # AVX-512), of the C^T switch and of the automatic choice between drivers
-# (A @ B: n = 128 float32 / 64 float64; A^T @ B: k or n = 32), one- and two-row
+# (A @ B: n = 32 or 128 float32, 16 or 64 float64, m = 96; A^T @ B: n = 32, k = 128), one- and two-row
 # products (one-row kernels over column strips, straight and as C^T), and the
 # course's shapes with their backward products.
 SMALL_SHAPES = [(1, 1, 1), (1, 9, 17), (5, 3, 7), (6, 31, 16), (7, 33, 17), (13, 8, 15), (14, 65, 33),
