@@ -19,6 +19,8 @@ step and SGD's first-step flag) are written back after every chunk, so
 callbacks that want every batch) returns None from ``build``: fit then runs
 its Python loop.
 """
+import signal
+import threading
 import time
 
 import numpy as np
@@ -32,6 +34,34 @@ from . import optim as _optim
 
 CHUNK_SECONDS = 0.05
 FIRST_CHUNK = 8
+
+
+class _SigintAfterBlock:
+    """Ctrl-C inside the block raises KeyboardInterrupt when the block ends.
+
+    A chunk's native call cannot be interrupted, but the Python bookkeeping
+    right after it can: a KeyboardInterrupt landing there would leave the
+    optimizer's step count behind the weights. Only the main thread receives
+    signals, and a handler the user installed is left alone."""
+
+    def __enter__(self):
+        self.caught = False
+        self.previous = None
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum, frame):
+        self.caught = True
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if self.caught and exc_type is None:
+            raise KeyboardInterrupt
+        return False
+
 
 _FUSABLE = {_layers.ReLU, _layers.Sigmoid, _layers.Tanh, _layers.LeakyReLU, _layers.ELU}
 _OPTIMIZERS = {_optim.SGD: "sgd", _optim.Adagrad: "adagrad", _optim.RMSprop: "rmsprop",
@@ -241,7 +271,7 @@ class Trainer:
                 k = int(CHUNK_SECONDS / max(self.batch_seconds, 1e-9))
             k = max(1, min(k, n_batches - b))
             t0 = time.perf_counter()
-            with model._step_lock:
+            with model._step_lock, _SigintAfterBlock():
                 self._sync_in()
                 try:
                     plan.run(self.X, self.y, self.labels, order, self.starts, b, k,

@@ -305,6 +305,30 @@ def test_sigint_during_fit_raises_keyboardinterrupt_within_a_second(tmp_path):
     assert "continued True" in out
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@requires_c
+def test_ctrl_c_right_after_a_chunk_still_records_its_steps(monkeypatch):
+    # SIGINT arriving as the compiled plan's chunk returns: KeyboardInterrupt
+    # waits until the chunk's counters are written back, so the optimizer's
+    # step count matches the weights it updated
+    from fastmlp import _plan
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 400)
+    m = fastmlp.MLP([20, 16, 3], seed=0)
+    sync_out = _plan.Trainer._sync_out
+
+    def interrupted_sync_out(self, forwards):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered at the next bytecode
+        sync_out(self, forwards)
+
+    monkeypatch.setattr(_plan.Trainer, "_sync_out", interrupted_sync_out)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X, y, epochs=1, batch_size=10, verbose=0)
+    assert m.optimizer._step == _plan.FIRST_CHUNK
+
+
 # --------------------------------------------- (d) interrupted checkpoint
 
 @pytest.mark.parametrize("where", ["write", "fsync", "replace"])
