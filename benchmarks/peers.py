@@ -52,6 +52,20 @@ WORKLOADS = {
 }
 
 
+def peak_rss_kib():
+    """This process's peak resident set (KiB). Linux's VmHWM belongs to the
+    address space made at exec; ru_maxrss would instead carry over the peak of
+    the process that started this one (the driver), hiding everything below it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def make_data():
     import numpy as np
 
@@ -224,9 +238,9 @@ def worker(spec):
 
         torch.set_num_threads(threads)
     # the baseline: the interpreter with numpy and the library imported, before the data exist
-    rss_base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_base = peak_rss_kib()
     X, y = make_data()
-    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_data = peak_rss_kib()
     if task in WORKLOADS:
         trainer = {"fastmlp": lambda: train_fastmlp(backend, WORKLOADS[task], X, y, max_seconds),
                    "torch": lambda: train_torch(WORKLOADS[task], X, y, max_seconds),
@@ -236,7 +250,7 @@ def worker(spec):
     else:
         latency, throughput = inference(lib, backend, X)
         out = {"latency": latency, "throughput": throughput}
-    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak of the whole run
+    out["rss_mb"] = peak_rss_kib() / 1024  # peak of the whole run
     out["rss_base_mb"] = rss_base / 1024
     out["rss_data_mb"] = rss_data / 1024
     print(json.dumps(out))

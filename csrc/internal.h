@@ -61,12 +61,12 @@ int fm_threads_for(double work_ns, int n_threads);
  * an OpenMP join waits for every thread, so on a busy machine each region would
  * wait milliseconds for a descheduled one. */
 typedef struct {
-    double opened;  /* omp_get_wtime() seconds */
-    int late;
+    double opened;   /* omp_get_wtime() seconds */
+    long long late;  /* set by any thread (an atomic store: OpenMP 2.0 has no atomic write) */
 } fm_region;
 void fm_region_open(fm_region *r);
 void fm_region_thread_begins(fm_region *r);
-void fm_region_close(const fm_region *r);
+void fm_region_close(fm_region *r);
 
 /* 64-byte aligned allocation for workspaces; NULL on failure. */
 void *fm_aligned_alloc(size_t bytes);

@@ -134,15 +134,13 @@ void fm_region_open(fm_region *r)
 
 void fm_region_thread_begins(fm_region *r)
 {
-    if (omp_get_wtime() - r->opened > late_start_s) {
-#pragma omp atomic write
-        r->late = 1;
-    }
+    if (omp_get_wtime() - r->opened > late_start_s)
+        FM_STORE_RELAXED(&r->late, 1);
 }
 
-void fm_region_close(const fm_region *r)
+void fm_region_close(fm_region *r)
 {
-    if (r->late) {
+    if (FM_LOAD_RELAXED(&r->late)) {
         FM_STORE_RELAXED(&g_backoff_until_us, (long long)((omp_get_wtime() + backoff_s) * 1e6));
         FM_INCREMENT(&g_backoffs);
     }
@@ -156,7 +154,7 @@ static int backing_off(void)
 #else
 void fm_region_open(fm_region *r) { r->opened = 0.0; r->late = 0; }
 void fm_region_thread_begins(fm_region *r) { (void)r; }
-void fm_region_close(const fm_region *r) { (void)r; }
+void fm_region_close(fm_region *r) { (void)r; }
 static int backing_off(void) { return 0; }
 #endif
 
