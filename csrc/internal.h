@@ -57,12 +57,13 @@ int fm_threads_for(double work_ns, int n_threads);
 /* Late-thread guard. A parallel region opens an fm_region before it starts
  * (fm_region_open), every team thread calls fm_region_thread_begins first thing,
  * and the caller closes it after the join (fm_region_close). When a thread began
- * late (another process held its core), fm_threads_for answers 1 for a while:
- * an OpenMP join waits for every thread, so on a busy machine each region would
- * wait milliseconds for a descheduled one. */
+ * late (another process held its core) and that wait was a good part of the
+ * region, fm_threads_for answers 1 for a while: an OpenMP join waits for every
+ * thread, so on a busy machine each region would wait milliseconds for a
+ * descheduled one. */
 typedef struct {
-    double opened;   /* omp_get_wtime() seconds */
-    long long late;  /* set by any thread (an atomic store: OpenMP 2.0 has no atomic write) */
+    double opened;        /* omp_get_wtime() seconds */
+    double latest_start;  /* seconds after opened; written only by late threads */
 } fm_region;
 void fm_region_open(fm_region *r);
 void fm_region_thread_begins(fm_region *r);

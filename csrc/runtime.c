@@ -99,10 +99,13 @@ void fm_set_parallel_min_ns(double ns)
  * Measured on the 2-core machine with a busy process on one core: 2-thread
  * training of workload (b) (a 10 MFLOP GEMM per step, just above the parallel
  * threshold) took 3.85x its quiet 1-thread time before this guard.
- * A thread counts as late when it begins more than late_start_s after its
- * region opened (a quiet wake-up takes ~10-100 us); then the calling thread
- * keeps the work for backoff_s and threads are tried again. */
+ * A region counts as held up when its latest thread began more than
+ * late_start_s after the region opened and that wait was over a quarter of the
+ * region (a quiet wake-up takes ~10-500 us on a VM, which a big region absorbs);
+ * then the calling thread keeps the work for backoff_s and threads are tried
+ * again. */
 static double late_start_s = 300e-6;
+static double late_share = 0.25;
 static const double backoff_s = 0.2;
 static long long g_backoff_until_us;  /* omp_get_wtime() in microseconds */
 static long long g_backoffs;
@@ -117,9 +120,10 @@ static long long g_backoffs;
 #define FM_INCREMENT(p) (++*(volatile long long *)(p))
 #endif
 
-void fm_set_late_start_ns(double ns)
+void fm_set_late_thread_guard(double start_ns, double share)
 {
-    late_start_s = ns < 0.0 ? 0.0 : ns * 1e-9;
+    late_start_s = start_ns < 0.0 ? 0.0 : start_ns * 1e-9;
+    late_share = share < 0.0 ? 0.0 : share;
     FM_STORE_RELAXED(&g_backoff_until_us, 0);
 }
 
@@ -129,19 +133,26 @@ long long fm_late_thread_backoffs(void) { return FM_LOAD_RELAXED(&g_backoffs); }
 void fm_region_open(fm_region *r)
 {
     r->opened = omp_get_wtime();
-    r->late = 0;
+    r->latest_start = 0.0;
 }
 
 void fm_region_thread_begins(fm_region *r)
 {
-    if (omp_get_wtime() - r->opened > late_start_s)
-        FM_STORE_RELAXED(&r->late, 1);
+    const double wait = omp_get_wtime() - r->opened;
+    if (wait >= late_start_s) {
+        /* rare, so a critical section costs nothing on the usual path */
+#pragma omp critical(fm_region_latest_start)
+        if (wait > r->latest_start)
+            r->latest_start = wait;
+    }
 }
 
 void fm_region_close(fm_region *r)
 {
-    if (FM_LOAD_RELAXED(&r->late)) {
-        FM_STORE_RELAXED(&g_backoff_until_us, (long long)((omp_get_wtime() + backoff_s) * 1e6));
+    const double now = omp_get_wtime();
+    if (r->latest_start >= late_start_s && r->latest_start > 0.0 &&
+        r->latest_start >= late_share * (now - r->opened)) {
+        FM_STORE_RELAXED(&g_backoff_until_us, (long long)((now + backoff_s) * 1e6));
         FM_INCREMENT(&g_backoffs);
     }
 }
@@ -152,7 +163,7 @@ static int backing_off(void)
     return until != 0 && (long long)(omp_get_wtime() * 1e6) < until;
 }
 #else
-void fm_region_open(fm_region *r) { r->opened = 0.0; r->late = 0; }
+void fm_region_open(fm_region *r) { r->opened = 0.0; r->latest_start = 0.0; }
 void fm_region_thread_begins(fm_region *r) { (void)r; }
 void fm_region_close(fm_region *r) { (void)r; }
 static int backing_off(void) { return 0; }

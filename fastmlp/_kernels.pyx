@@ -23,7 +23,7 @@ cdef extern from "fastmlp.h" nogil:
     int fm_openmp_enabled()
     int fm_omp_max_threads()
     void fm_set_parallel_min_ns(double ns)
-    void fm_set_late_start_ns(double ns)
+    void fm_set_late_thread_guard(double start_ns, double share)
     long long fm_late_thread_backoffs()
 
     ctypedef enum fm_act:
@@ -87,9 +87,9 @@ def set_parallel_min_ns(double ns):
     fm_set_parallel_min_ns(ns)
 
 
-def set_late_start_ns(double ns):
-    """The late-thread guard's threshold (ns; tests move it, which also ends a back-off)."""
-    fm_set_late_start_ns(ns)
+def set_late_thread_guard(double start_ns, double share):
+    """The late-thread guard's thresholds (tests move them, which also ends a back-off)."""
+    fm_set_late_thread_guard(start_ns, share)
 
 
 def late_thread_backoffs():

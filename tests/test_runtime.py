@@ -7,7 +7,7 @@ import pytest
 
 import fastmlp
 from fastmlp import _config, ops
-from conftest import LATE_START_NS, PARALLEL_MIN_NS, child_python, requires_c, supported_isas
+from conftest import LATE_THREAD_GUARD, PARALLEL_MIN_NS, child_python, requires_c, supported_isas
 
 
 def run_python(code, **env):
@@ -135,7 +135,7 @@ def test_spin_default_is_set_unless_user_chose():
 
 @requires_c
 def test_a_late_thread_keeps_work_on_the_calling_thread_for_a_while(rng):
-    # a team thread that begins late (here: any, with a zero threshold) makes
+    # a team thread that begins late (here: any, with zero thresholds) makes
     # the kernels stay serial for 0.2 s; the results never depend on it
     kernels = _config._kernels
     if not kernels.openmp_enabled():
@@ -145,17 +145,17 @@ def test_a_late_thread_keeps_work_on_the_calling_thread_for_a_while(rng):
     out = lambda: np.empty((300, 150), np.float32)  # noqa: E731
     kernels.set_parallel_min_ns(0.0)
     try:
-        kernels.set_late_start_ns(0.0)
+        kernels.set_late_thread_guard(0.0, 0.0)
         before = kernels.late_thread_backoffs()
         first = kernels.gemm(out(), a, b, 1.0, 0.0, False, False, 2)
         assert kernels.late_thread_backoffs() == before + 1
         second = kernels.gemm(out(), a, b, 1.0, 0.0, False, False, 2)  # serial: no region
         assert kernels.late_thread_backoffs() == before + 1
         np.testing.assert_array_equal(second, first)
-        kernels.set_late_start_ns(1e15)  # ends the back-off; no thread is late now
+        kernels.set_late_thread_guard(1e15, 1.0)  # ends the back-off; no thread is late now
         third = kernels.gemm(out(), a, b, 1.0, 0.0, False, False, 2)
         assert kernels.late_thread_backoffs() == before + 1
         np.testing.assert_array_equal(third, first)
     finally:
-        kernels.set_late_start_ns(LATE_START_NS)
+        kernels.set_late_thread_guard(*LATE_THREAD_GUARD)
         kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
