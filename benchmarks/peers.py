@@ -350,7 +350,10 @@ def table(args, libs, notes, results, contended):
         isa, PEAK_GFLOPS_PER_CORE = peak_flops.measure()
         notes = list(notes) + [f"FP32 peak measured by benchmarks/peak_flops.py: {PEAK_GFLOPS_PER_CORE:.0f} "
                                f"GFLOP/s per core ({isa} FMA loop)"]
-    lines = [f"Command: `python benchmarks/peers.py{' --quick' if args.quick else ''}"
+    options = (" --quick" if args.quick else
+               (f" --rounds {args.rounds}" if args.rounds != 3 else "") +
+               (f" --max-seconds {args.max_seconds:g}" if args.max_seconds != 6.0 else ""))
+    lines = [f"Command: `python benchmarks/peers.py{options}"
              f"{' --contended' if args.contended else ''}`; {args.rounds} alternating rounds, "
              f"median [min-max]; machine: {os.cpu_count()} cores; "
              f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}.", ""]
