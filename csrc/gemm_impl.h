@@ -4,8 +4,9 @@
  *
  * The five loops are BLIS's. All threads walk loops 5, 4 and 3 together, pack
  * their share of the panels, meet at a barrier, and then split the micro-tiles
- * of the macro-kernel (loops 2 and 1). k is never split, so each element of C
- * is summed in one fixed order whatever the thread count. */
+ * of the macro-kernel (loops 2 and 1). k is cut into slices (k_slice) but never
+ * shared between threads, so each element of C is summed in one fixed order
+ * whatever the thread count. */
 
 /* Depth of the k slices: k in equal slices of at most kc. A thin last slice
  * (k = 784 with kc = 256 would end with 16) pays a full C-tile update for
