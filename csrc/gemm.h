@@ -37,6 +37,16 @@ typedef void (*fm_sgemm_gemv)(fm_int k, const float *a, fm_int cs_a, const float
 typedef void (*fm_dgemm_gemv)(fm_int k, const double *a, fm_int cs_a, const double *b,
                               fm_int ldb, double *c, double alpha, double beta, int cols);
 
+/* One switch case of the ISA files' gemv drivers: the body specialised for nv
+ * vectors of output, with or without a masked partial last vector. */
+#define GEMV_CASE(body, nv)                                                    \
+    case nv:                                                                   \
+        if (partial)                                                           \
+            body(k, a, cs_a, b, ldb, c, alpha, beta, cols, nv, 1);             \
+        else                                                                   \
+            body(k, a, cs_a, b, ldb, c, alpha, beta, cols, nv, 0);             \
+        break;
+
 /* Packing (see gemm_pack_impl.h for the layouts): one A micro-panel of `rows`
  * rows, and B micro-panels q0..q1-1 of a block `nc` columns wide. */
 typedef void (*fm_sgemm_pack_a)(float *ap, const float *a, fm_int lda, int trans,

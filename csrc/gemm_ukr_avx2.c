@@ -251,16 +251,6 @@ FM_TARGET_AVX2 void fm_dgemm_sup_avx2_6x8(fm_int k, const double *a, fm_int rs_a
     }
 }
 
-/* One switch case of the gemv drivers: the body specialised for nv vectors of
- * output, with or without a masked partial last vector. */
-#define GEMV_CASE(body, nv)                                                    \
-    case nv:                                                                   \
-        if (partial)                                                           \
-            body(k, a, cs_a, b, ldb, c, alpha, beta, cols, nv, 1);             \
-        else                                                                   \
-            body(k, a, cs_a, b, ldb, c, alpha, beta, cols, nv, 0);             \
-        break;
-
 FM_TARGET_AVX2 void fm_sgemm_gemv_avx2(fm_int k, const float *a, fm_int cs_a, const float *b, fm_int ldb,
                                 float *c, float alpha, float beta, int cols)
 {
