@@ -36,13 +36,15 @@ CHUNK_SECONDS = 0.05
 FIRST_CHUNK = 8
 
 
-class _SigintAfterBlock:
+class SigintAfterBlock:
     """Ctrl-C inside the block raises KeyboardInterrupt when the block ends.
 
-    A chunk's native call cannot be interrupted, but the Python bookkeeping
+    An update's native call cannot be interrupted, but the Python bookkeeping
     right after it can: a KeyboardInterrupt landing there would leave the
-    optimizer's step count behind the weights. Only the main thread receives
-    signals, and a handler the user installed is left alone."""
+    optimizer's step count behind the weights. fit wraps each compiled chunk
+    (here) and each optimizer step of its Python loop (model.py) in one. Only
+    the main thread receives signals, and a handler the user installed is left
+    alone."""
 
     def __enter__(self):
         self.caught = False
@@ -271,7 +273,7 @@ class Trainer:
                 k = int(CHUNK_SECONDS / max(self.batch_seconds, 1e-9))
             k = max(1, min(k, n_batches - b))
             t0 = time.perf_counter()
-            with model._step_lock, _SigintAfterBlock():
+            with model._step_lock, SigintAfterBlock():
                 self._sync_in()
                 try:
                     plan.run(self.X, self.y, self.labels, order, self.starts, b, k,

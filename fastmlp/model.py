@@ -635,7 +635,8 @@ class Sequential:
                         _optim.clip_grad_norm(grads, clip_norm)
                     if clip_value is not None:
                         _optim.clip_grad_value(grads, clip_value)
-                    optimizer.step(params, grads)
+                    with _plan.SigintAfterBlock():  # the step count follows the weights
+                        optimizer.step(params, grads)
                 loss_sum += value * m
                 if batch_cbs:
                     logs = {"batch": b, "size": m, "loss": value}

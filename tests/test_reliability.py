@@ -329,6 +329,42 @@ def test_ctrl_c_right_after_a_chunk_still_records_its_steps(monkeypatch):
     assert m.optimizer._step == _plan.FIRST_CHUNK
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_during_an_update_of_fits_python_loop_still_counts_it(monkeypatch):
+    # a per-batch callback keeps fit in its Python loop; SIGINT arriving while
+    # the optimizer's native update runs waits until the step is counted
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 400)
+    m = fastmlp.MLP([20, 16, 3], seed=0)
+    updates = []
+
+    class InterruptedPlan:
+        def __init__(self, plan):
+            self.plan = plan
+
+        def sgd(self, *args):
+            done = self.plan.sgd(*args)  # the weights change here ...
+            if done:
+                updates.append(1)
+                if len(updates) == 3:
+                    os.kill(os.getpid(), signal.SIGINT)  # ... Ctrl-C lands as it returns
+            return done
+
+    optim_plan = optim.ops.optim_plan
+    monkeypatch.setattr(optim.ops, "optim_plan", lambda *a: InterruptedPlan(optim_plan(*a)))
+
+    class EveryBatch(fastmlp.callbacks.Callback):
+        def on_batch_end(self, batch, logs):
+            pass
+
+    opt = optim.SGD(lr=0.1)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X, y, epochs=1, batch_size=10, optimizer=opt, verbose=0, callbacks=[EveryBatch()])
+    assert len(updates) == 3
+    assert opt._step == 3
+
+
 # --------------------------------------------- (d) interrupted checkpoint
 
 @pytest.mark.parametrize("where", ["write", "fsync", "replace"])
