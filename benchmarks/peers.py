@@ -227,6 +227,8 @@ def worker(spec):
                                                 spec["threads"], spec["max_seconds"])
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+    if spec.get("isa"):
+        os.environ["FASTMLP_ISA"] = spec["isa"]
     import numpy  # noqa: F401  (part of the baseline for every library)
 
     if lib == "fastmlp":
@@ -288,9 +290,17 @@ class Busy:
 
 
 def libraries(args):
-    libs = [("fastmlp (C)", {"lib": "fastmlp", "backend": "c"}),
-            ("fastmlp (reference)", {"lib": "fastmlp", "backend": "reference"})]
+    libs = [("fastmlp (C)", {"lib": "fastmlp", "backend": "c"})]
     notes = []
+    # a CPU whose best SIMD path is not the default one (AVX-512 on Zen 4): time both
+    import fastmlp
+
+    isa = fastmlp._config.get_isa()
+    best = fastmlp._config._kernels.isa_best() if fastmlp._config._kernels is not None else None
+    if best and best != isa and not os.environ.get("FASTMLP_ISA"):
+        libs.append((f"fastmlp (C, FASTMLP_ISA={best})", {"lib": "fastmlp", "backend": "c", "isa": best}))
+        notes.append(f"fastmlp (C) runs its default SIMD path here ({isa}); the row below it forces {best}.")
+    libs.append(("fastmlp (reference)", {"lib": "fastmlp", "backend": "reference"}))
     for name, mod in (("PyTorch", "torch"), ("scikit-learn", "sklearn")):
         if available(mod):
             libs.append((name, {"lib": mod}))

@@ -161,6 +161,7 @@ static double FN(tile_fill)(fm_int x, int r)
  * Threads take whole tiles, so each element is summed in one fixed order. */
 typedef struct {
     fm_int m, n, k;          /* of the oriented problem */
+    fm_int kc;               /* k_slice(k, kern->kc), computed once (two divisions) */
     T alpha, beta;
     const T *a; fm_int rs_a, cs_a;
     const T *b; fm_int ldb;
@@ -173,7 +174,7 @@ typedef struct {
 static void FN(sup_tile)(const FN(sup_ctx) *s, fm_int i0, fm_int j0, int rows, int cols)
 {
     const KERNEL *kn = s->kern;
-    const fm_int ldc = s->ldc, KC = FN(k_slice)(s->k, kn->kc);
+    const fm_int ldc = s->ldc, KC = s->kc;
     const fm_epilogue *ep = s->ep;
     const int epilogue = ep && (ep->bias || ep->act != FM_ACT_NONE);
     const T *bias = ep ? (const T *)ep->bias : NULL;
@@ -221,6 +222,13 @@ static void FN(sup_thread)(const FN(sup_ctx) *s, int t, int nt)
         jr0 = n_jr * t / nt;
         jr1 = n_jr * (t + 1) / nt;
     }
+    if (s->k * s->n * (fm_int)sizeof(T) <= 8192) {
+        for (fm_int ir = ir0; ir < ir1; ir++)
+            for (fm_int jr = jr0; jr < jr1; jr++)
+                FN(sup_tile)(s, ir * MR, jr * NR, (int)FM_MIN(MR, s->m - ir * MR),
+                             (int)FM_MIN(NR, s->n - jr * NR));
+        return;
+    }
     for (fm_int jr = jr0; jr < jr1; jr++)
         for (fm_int ir = ir0; ir < ir1; ir++)
             FN(sup_tile)(s, ir * MR, jr * NR, (int)FM_MIN(MR, s->m - ir * MR),
@@ -238,7 +246,7 @@ static void FN(gemv_range)(void *p, fm_int w0, fm_int w1)
     const FN(gemv_ctx) *v = p;
     const FN(sup_ctx) *s = v->s;
     const KERNEL *kn = s->kern;
-    const fm_int KC = FN(k_slice)(s->k, kn->kc);
+    const fm_int KC = s->kc;
     const fm_epilogue *ep = s->ep;
     const int epilogue = ep && (ep->bias || ep->act != FM_ACT_NONE);
     const T *bias = ep ? (const T *)ep->bias : NULL;
@@ -291,7 +299,8 @@ static int FN(sup_gemm)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha, c
                         fm_int lda, const T *B, fm_int ldb, T beta, T *C, fm_int ldc,
                         const fm_epilogue *ep, int n_threads, const KERNEL *kn)
 {
-    FN(sup_ctx) s = {m, n, k, alpha, beta, NULL, 0, 0, NULL, 0, C, ldc, ep, kn, 0};
+    FN(sup_ctx) s = {m, n, k, FN(k_slice)(k, kn->kc), alpha, beta, NULL, 0, 0, NULL, 0, C, ldc,
+                     ep, kn, 0};
     const int can_plain = !tb, can_trans = ta;
     int trans_c;
     if (can_plain && can_trans)

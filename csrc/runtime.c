@@ -7,6 +7,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if FM_X86_SIMD
+#include <cpuid.h>
+#endif
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
 #define FM_HAVE_PTHREAD_KEY 1
@@ -31,16 +34,38 @@ static fm_isa detect_isa(void)
     return FM_ISA_GENERIC;
 }
 
+#if FM_X86_SIMD
+/* The x86 family number as AMD and Intel document it (base + extended). */
+static unsigned fm_cpu_family(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx))
+        return 0;
+    const unsigned base = (eax >> 8) & 0xF;
+    return base == 0xF ? base + ((eax >> 20) & 0xFF) : base;
+}
+#endif
+
+/* AMD Zen 4 (family 19h; its Zen 3 siblings lack AVX-512) runs each 512-bit FMA
+ * as two 256-bit halves, so AVX-512 doubles no arithmetic there. Measured on a
+ * Zen 4 core (benchmarks/RESULTS.md): the AVX2 GEMM is as fast or faster on
+ * large products, and training workload (c) ran 10% faster on the AVX2 path. */
+static int splits_512bit_fma(void)
+{
+#if FM_X86_SIMD
+    return __builtin_cpu_is("amd") && fm_cpu_family() == 0x19;
+#else
+    return 0;
+#endif
+}
+
 static void isa_init(void)
 {
     if (g_isa_ready)
         return;
     /* Benign race: every thread computes the same values. */
     g_isa_best = detect_isa();
-    /* AVX-512 is opt-in (FASTMLP_ISA=avx512, fm_isa_set) until its kernels have run
-     * their tests on AVX-512 hardware: this release's AVX-512 small-GEMM, Philox and
-     * element-wise paths were written on an AVX2-only machine. */
-    g_isa_active = g_isa_best > FM_ISA_AVX2 ? FM_ISA_AVX2 : g_isa_best;
+    g_isa_active = g_isa_best == FM_ISA_AVX512 && splits_512bit_fma() ? FM_ISA_AVX2 : g_isa_best;
     g_isa_ready = 1;
 }
 

@@ -136,6 +136,62 @@ def gemm(cnp.ndarray c not None, cnp.ndarray a not None, cnp.ndarray b not None,
     return c
 
 
+cdef inline bint _plain_matrix(object x, int type_num):
+    """x an ndarray (not a subclass) of type_num, 2-D, C-contiguous, aligned, native order."""
+    if type(x) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    return (cnp.PyArray_TYPE(a) == type_num and cnp.PyArray_NDIM(a) == 2
+            and cnp.PyArray_CHKFLAGS(a, cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED)
+            and cnp.PyArray_ISNOTSWAPPED(a))
+
+
+cdef inline bint _overlap(cnp.ndarray x, cnp.ndarray y):
+    """Whether the bytes of two C-contiguous arrays overlap."""
+    cdef char *px = <char *>cnp.PyArray_DATA(x)
+    cdef char *py = <char *>cnp.PyArray_DATA(y)
+    return px < py + cnp.PyArray_NBYTES(y) and py < px + cnp.PyArray_NBYTES(x)
+
+
+def gemm_fast(a, b, out, alpha, beta, trans_a, trans_b, int n_threads):
+    """fastmlp.ops.gemm's common case in one call, for small products where the
+    Python checks would cost more than the arithmetic: a, b (and out, unless None)
+    plain float32/float64 ndarrays of one dtype, 2-D, C-contiguous, aligned, in
+    native byte order, shapes that agree, out writeable and sharing no memory
+    with a or b, alpha and beta floats or ints, trans_* bools. Returns out (a new
+    array when None), or None when anything is outside that case: ops.gemm then
+    checks the call in full and says what is wrong, or copies what it must."""
+    if (type(alpha) is not float and type(alpha) is not int) or \
+            (type(beta) is not float and type(beta) is not int) or \
+            type(trans_a) is not bool or type(trans_b) is not bool or type(a) is not cnp.ndarray:
+        return None
+    cdef int type_num = cnp.PyArray_TYPE(<cnp.ndarray>a)
+    if (type_num != cnp.NPY_FLOAT32 and type_num != cnp.NPY_FLOAT64) or \
+            not _plain_matrix(a, type_num) or not _plain_matrix(b, type_num):
+        return None
+    cdef cnp.ndarray pa = <cnp.ndarray>a, pb = <cnp.ndarray>b, c
+    cdef bint ta = trans_a, tb = trans_b
+    cdef fm_int m = cnp.PyArray_DIM(pa, 1 if ta else 0), k = cnp.PyArray_DIM(pa, 0 if ta else 1)
+    cdef fm_int n = cnp.PyArray_DIM(pb, 0 if tb else 1)
+    if cnp.PyArray_DIM(pb, 1 if tb else 0) != k:
+        return None
+    cdef cnp.npy_intp dims[2]
+    if out is None:
+        dims[0] = m
+        dims[1] = n
+        c = cnp.PyArray_EMPTY(2, dims, type_num, 0)
+        beta = 0.0
+    else:
+        if not _plain_matrix(out, type_num):
+            return None
+        c = <cnp.ndarray>out
+        if (cnp.PyArray_DIM(c, 0) != m or cnp.PyArray_DIM(c, 1) != n
+                or not cnp.PyArray_ISWRITEABLE(c) or _overlap(c, pa) or _overlap(c, pb)):
+            return None
+    gemm_call(c, pa, pb, alpha, beta, ta, tb, NULL, n_threads)
+    return c
+
+
 # ------------------------------------------------------------ kernel families
 include "_kernels_dense.pxi"
 include "_kernels_bn.pxi"

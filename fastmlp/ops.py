@@ -94,6 +94,11 @@ def gemm(a, b, out=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
     given) has it too and is written in place and returned; with beta == 0 its
     old contents are never read. Without ``out`` a new array is returned.
     """
+    if _config._backend_module is _config._kernels is not None:
+        # small products: one native call checks and computes the common case
+        done = _config._kernels.gemm_fast(a, b, out, alpha, beta, trans_a, trans_b, threads())
+        if done is not None:
+            return done
     # shapes are checked before any layout copy (a strided view may be huge)
     a = check_float_array(a, "a", ndim=2, layout=False)
     b = check_float_array(b, "b", ndim=2, dtype=a.dtype, layout=False)

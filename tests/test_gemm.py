@@ -130,6 +130,62 @@ def test_out_aliasing_input_is_safe(rng, backend):
     assert_close(a, want, 32, np.float64)
 
 
+def test_out_partly_overlapping_an_input_is_safe(rng, backend):
+    buf = rng.standard_normal(2 * 32 * 32)
+    a = buf[: 32 * 32].reshape(32, 32)
+    b = rng.standard_normal((32, 32))
+    want = a @ b
+    out = buf[16 : 16 + 32 * 32].reshape(32, 32)
+    ops.gemm(a, b, out=out)
+    assert_close(out, want, 32, np.float64)
+
+
+@requires_c
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["NN", "TN", "NT", "TT"])
+def test_one_call_path_agrees_with_the_checked_path(rng, dtype, trans_a, trans_b):
+    # plain arrays and Python scalars take _kernels.gemm_fast; numpy scalars the full checks
+    fast = fastmlp._config._kernels.gemm_fast
+    a, b = operands(rng, 13, 17, 19, dtype, trans_a, trans_b)
+    c0 = rng.standard_normal((13, 19)).astype(dtype)
+    c1, c2 = c0.copy(), c0.copy()
+    assert fast(a, b, c1, 2, 0.5, trans_a, trans_b, 1) is c1
+    assert fast(a, b, c2, np.float64(2), 0.5, trans_a, trans_b, 1) is None
+    ops.gemm(a, b, out=c2, alpha=np.float64(2), beta=np.float64(0.5),
+             trans_a=np.bool_(trans_a), trans_b=np.bool_(trans_b))
+    np.testing.assert_array_equal(c1, c2)
+    new = fast(a, b, None, 1.0, 0.5, trans_a, trans_b, 1)
+    np.testing.assert_array_equal(new, ops.gemm(a, b, alpha=np.float32(1), trans_a=trans_a, trans_b=trans_b))
+
+
+@requires_c
+def test_one_call_path_leaves_everything_else_to_the_checks(rng):
+    fast = fastmlp._config._kernels.gemm_fast
+    a, b, c = np.ones((4, 3)), np.ones((3, 5)), np.zeros((4, 5))
+    ro = np.zeros((4, 5))
+    ro.flags.writeable = False
+    declined = [
+        (a.astype(np.float32), b, c),           # dtypes differ
+        (a.tolist(), b, c),                      # not an ndarray
+        (np.asfortranarray(a), b, c),            # layout to convert
+        (a.astype(">f8"), b, c),                 # byte order
+        (a, np.ones((4, 5)), c),                 # inner dimensions differ
+        (a, b, np.zeros((5, 4))),                # out's shape
+        (a, b, np.zeros((4, 5), np.float32)),    # out's dtype
+        (a, b, ro),                              # out read-only
+        (a, b, np.zeros((5, 4)).T),              # out not C-contiguous
+        (np.ones((4, 3), np.int64), b, c),       # integers
+    ]
+    for x, y, out in declined:
+        assert fast(x, y, out, 1.0, 0.0, False, False, 1) is None
+    assert fast(a, b, c, True, 0.0, False, False, 1) is None      # a bool is no alpha
+    assert fast(a, b, c, 1.0, 0.0, 1, False, 1) is None           # an int is no bool
+    buf = np.zeros(40)
+    assert fast(a, b, buf[:20].reshape(4, 5), 1.0, 0.0, False, False, 1) is not None
+    assert fast(buf[8:20].reshape(4, 3), b, buf[:20].reshape(4, 5), 1.0, 0.0, False, False, 1) is None
+    assert (c == 0).all()
+
+
 @pytest.mark.parametrize(
     "args,kwargs,exc,match",
     [
