@@ -19,8 +19,8 @@ typedef void (*fm_sgemm_ukr)(fm_int k, const float *a, const float *b, fm_int ld
 typedef void (*fm_dgemm_ukr)(fm_int k, const double *a, const double *b, fm_int ldb,
                              double *c, fm_int ldc, double beta);
 
-/* An unpacked micro-kernel (see gemm_sup_impl.h) computes a rows x cols tile
- * (rows <= its MR, cols <= its NR, edges included) of
+/* An unpacked micro-kernel (see gemm_sup_impl.h) computes a rows x cols block
+ * (cols <= its NR; any rows, which it walks MR at a time; edges included) of
  *   C[i, j] = alpha * sum_p a[i*rs_a + p*cs_a] * b[p*ldb + j]  (+ beta * C[i, j])
  * reading A where it lies and the rows of B in place; C not read when beta == 0. */
 typedef void (*fm_sgemm_sup)(fm_int k, const float *a, fm_int rs_a, fm_int cs_a,

@@ -171,6 +171,8 @@ typedef struct {
     int trans_c;
 } FN(sup_ctx);
 
+/* Tile(s) at (i0, j0): rows may exceed the kernel's MR (a run of row tiles)
+ * unless the tiles are stored transposed. */
 static void FN(sup_tile)(const FN(sup_ctx) *s, fm_int i0, fm_int j0, int rows, int cols)
 {
     const KERNEL *kn = s->kern;
@@ -208,8 +210,14 @@ static void FN(sup_tile)(const FN(sup_ctx) *s, fm_int i0, fm_int j0, int rows, i
 }
 
 /* Thread t of nt takes a contiguous share of the tile rows or of the tile
- * columns, whichever there are more of; tile columns outermost so one B strip
- * serves a run of row tiles. */
+ * columns, whichever there are more of. Tiles stored straight into C go to the
+ * kernel a run of row tiles at a time (it walks them MR rows at a time, so a
+ * call's set-up is paid per run, not per tile: 784 x 30 x 10, 7.4 -> 6.2 us):
+ * - an op(B) of at most 8 KiB stays in L1 whatever the order: short runs (8
+ *   tiles), each across every column strip, finish their C rows while in L1;
+ * - a larger one goes strip by strip, each over all rows (runs of 512 tiles),
+ *   so a k slice of the strip serves them all from L1.
+ * Transposed tiles go one at a time through a stack tile. */
 static void FN(sup_thread)(const FN(sup_ctx) *s, int t, int nt)
 {
     const fm_int MR = s->kern->smr, NR = s->kern->snr;
@@ -222,17 +230,26 @@ static void FN(sup_thread)(const FN(sup_ctx) *s, int t, int nt)
         jr0 = n_jr * t / nt;
         jr1 = n_jr * (t + 1) / nt;
     }
-    if (s->k * s->n * (fm_int)sizeof(T) <= 8192) {
-        for (fm_int ir = ir0; ir < ir1; ir++)
-            for (fm_int jr = jr0; jr < jr1; jr++)
+    if (s->trans_c) {
+        for (fm_int jr = jr0; jr < jr1; jr++)
+            for (fm_int ir = ir0; ir < ir1; ir++)
                 FN(sup_tile)(s, ir * MR, jr * NR, (int)FM_MIN(MR, s->m - ir * MR),
                              (int)FM_MIN(NR, s->n - jr * NR));
         return;
     }
-    for (fm_int jr = jr0; jr < jr1; jr++)
-        for (fm_int ir = ir0; ir < ir1; ir++)
-            FN(sup_tile)(s, ir * MR, jr * NR, (int)FM_MIN(MR, s->m - ir * MR),
-                         (int)FM_MIN(NR, s->n - jr * NR));
+    const int small_b = s->k * s->n * (fm_int)sizeof(T) <= 8192;
+    const fm_int run = small_b ? 8 : 512;
+#define RUN_ROWS(ir) (int)FM_MIN(FM_MIN(run, ir1 - (ir)) * MR, s->m - (ir) * MR)
+    if (small_b) {
+        for (fm_int ir = ir0; ir < ir1; ir += run)
+            for (fm_int jr = jr0; jr < jr1; jr++)
+                FN(sup_tile)(s, ir * MR, jr * NR, RUN_ROWS(ir), (int)FM_MIN(NR, s->n - jr * NR));
+    } else {
+        for (fm_int jr = jr0; jr < jr1; jr++)
+            for (fm_int ir = ir0; ir < ir1; ir += run)
+                FN(sup_tile)(s, ir * MR, jr * NR, RUN_ROWS(ir), (int)FM_MIN(NR, s->n - jr * NR));
+    }
+#undef RUN_ROWS
 }
 
 /* Rows of the problem times column strips, for m <= 2: strip w of row i. */

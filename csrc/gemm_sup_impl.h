@@ -13,8 +13,8 @@
  *   C[i, j] = alpha * sum_p A(i, p) * B[p*ldb + j] (+ beta * C[i, j] unless beta == 0)
  * with A(i, p) = a[i*rs_a + p*cs_a] read where it lies (no packing) and the
  * rows of B read in place. Every C element is one FMA chain over p = 0..k-1 in
- * order, then alpha, then beta, whatever the tile's shape: edge tiles (masked
- * lanes, fewer rows) give the same bits as full ones. */
+ * order, then alpha, then beta, whatever the tile's shape: edge tiles (masked or
+ * overlapping lanes, fewer rows) give the same bits as full ones. */
 
 #if NV < 1 || NV > 2
 #error "gemm_sup_impl.h handles tiles one or two vectors wide"
@@ -26,7 +26,13 @@ FM_INLINE TARGET void FN(sup_body)(fm_int k, const T *FM_RESTRICT a, fm_int rs_a
                             T beta, int cols, const int M, const int NVV, const int PARTIAL)
 {
     V acc[MR][NV];
-    const VM last = V_MASK(cols - (NVV - 1) * VW);
+    /* A partial last vector: with fewer columns than one vector, masked; else
+     * it ends at the last column and overlaps the one before (plain loads and
+     * stores: AVX2 masked loads are slow). Overlapped columns get the same
+     * chain, so the same bits, twice. */
+    const int masked = PARTIAL && NVV == 1;
+    const VM last = V_MASK(masked ? cols : VW);
+    const int last0 = PARTIAL && NVV > 1 ? cols - VW : (NVV - 1) * VW;
 #pragma GCC unroll 16
     for (int i = 0; i < M; i++)
 #pragma GCC unroll 4
@@ -38,7 +44,7 @@ FM_INLINE TARGET void FN(sup_body)(fm_int k, const T *FM_RESTRICT a, fm_int rs_a
             V bv[NV];
 #pragma GCC unroll 4
             for (int v = 0; v < NVV; v++)
-                bv[v] = PARTIAL && v == NVV - 1 ? V_MLOAD(b + v * VW, last) : V_LOAD(b + v * VW);
+                bv[v] = masked ? V_MLOAD(b, last) : V_LOAD(b + (v == NVV - 1 ? last0 : v * VW));
 #pragma GCC unroll 16
             for (int i = 0; i < M; i++) {
                 const V ai = V_BCAST(a + i);
@@ -53,7 +59,7 @@ FM_INLINE TARGET void FN(sup_body)(fm_int k, const T *FM_RESTRICT a, fm_int rs_a
             V bv[NV];
 #pragma GCC unroll 4
             for (int v = 0; v < NVV; v++)
-                bv[v] = PARTIAL && v == NVV - 1 ? V_MLOAD(b + v * VW, last) : V_LOAD(b + v * VW);
+                bv[v] = masked ? V_MLOAD(b, last) : V_LOAD(b + (v == NVV - 1 ? last0 : v * VW));
 #pragma GCC unroll 16
             for (int i = 0; i < M; i++) {
                 const V ai = V_BCAST(a + i * rs_a);
@@ -67,19 +73,24 @@ FM_INLINE TARGET void FN(sup_body)(fm_int k, const T *FM_RESTRICT a, fm_int rs_a
 #pragma GCC unroll 16
     for (int i = 0; i < M; i++) {
         T *ci = c + i * ldc;
+        if (masked) {
+            V r = alpha == (T)1 ? acc[i][0] : V_MUL(va, acc[i][0]);
+            if (beta != (T)0)
+                r = V_FMA(vb, V_MLOAD(ci, last), r);
+            V_MSTORE(ci, last, cols, r);
+            continue;
+        }
+        /* the whole row read before any store: vectors may overlap */
+        V r[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NVV; v++) {
-            V r = alpha == (T)1 ? acc[i][v] : V_MUL(va, acc[i][v]);
-            if (PARTIAL && v == NVV - 1) {
-                if (beta != (T)0)
-                    r = V_FMA(vb, V_MLOAD(ci + v * VW, last), r);
-                V_MSTORE(ci + v * VW, last, cols - v * VW, r);
-            } else {
-                if (beta != (T)0)
-                    r = V_FMA(vb, V_LOAD(ci + v * VW), r);
-                V_STORE(ci + v * VW, r);
-            }
+            r[v] = alpha == (T)1 ? acc[i][v] : V_MUL(va, acc[i][v]);
+            if (beta != (T)0)
+                r[v] = V_FMA(vb, V_LOAD(ci + (v == NVV - 1 ? last0 : v * VW)), r[v]);
         }
+#pragma GCC unroll 4
+        for (int v = 0; v < NVV; v++)
+            V_STORE(ci + (v == NVV - 1 ? last0 : v * VW), r[v]);
     }
 }
 
@@ -105,16 +116,18 @@ FM_INLINE TARGET void FN(sup_rows)(fm_int k, const T *a, fm_int rs_a, fm_int cs_
 #endif
 }
 
-/* One row of C over NVV vectors of columns (PARTIAL: the last one masked):
- * NVV independent FMA chains, where a one-row tile of the kernel above has
- * only NV and waits on FMA latency. Same chain per element as above, so a row
- * comes out the same whichever kernel computed it. */
+/* One row of C over NVV vectors of columns (PARTIAL: the last one partial,
+ * masked or overlapping as above): NVV independent FMA chains, where a one-row
+ * tile of the kernel above has only NV and waits on FMA latency. Same chain
+ * per element as above, so a row comes out the same whichever kernel computed it. */
 FM_INLINE TARGET void FN(gemv_body)(fm_int k, const T *FM_RESTRICT a, fm_int cs_a,
                                     const T *FM_RESTRICT b, fm_int ldb, T *c, T alpha, T beta,
                                     int cols, const int NVV, const int PARTIAL)
 {
     V acc[GV];
-    const VM last = V_MASK(cols - (NVV - 1) * VW);
+    const int masked = PARTIAL && NVV == 1;
+    const VM last = V_MASK(masked ? cols : VW);
+    const int last0 = PARTIAL && NVV > 1 ? cols - VW : (NVV - 1) * VW;
 #pragma GCC unroll 32
     for (int v = 0; v < NVV; v++)
         acc[v] = V_ZERO();
@@ -122,21 +135,25 @@ FM_INLINE TARGET void FN(gemv_body)(fm_int k, const T *FM_RESTRICT a, fm_int cs_
         const V ap = V_BCAST(a);
 #pragma GCC unroll 32
         for (int v = 0; v < NVV; v++)
-            acc[v] = V_FMA(ap, PARTIAL && v == NVV - 1 ? V_MLOAD(b + v * VW, last)
-                                                       : V_LOAD(b + v * VW), acc[v]);
+            acc[v] = V_FMA(ap, masked ? V_MLOAD(b, last)
+                                      : V_LOAD(b + (v == NVV - 1 ? last0 : v * VW)), acc[v]);
     }
     const V va = V_SET1(alpha), vb = V_SET1(beta);
+    if (masked) {
+        V r = alpha == (T)1 ? acc[0] : V_MUL(va, acc[0]);
+        if (beta != (T)0)
+            r = V_FMA(vb, V_MLOAD(c, last), r);
+        V_MSTORE(c, last, cols, r);
+        return;
+    }
+    /* all of C read before any store: vectors may overlap */
 #pragma GCC unroll 32
     for (int v = 0; v < NVV; v++) {
-        V r = alpha == (T)1 ? acc[v] : V_MUL(va, acc[v]);
-        if (PARTIAL && v == NVV - 1) {
-            if (beta != (T)0)
-                r = V_FMA(vb, V_MLOAD(c + v * VW, last), r);
-            V_MSTORE(c + v * VW, last, cols - v * VW, r);
-        } else {
-            if (beta != (T)0)
-                r = V_FMA(vb, V_LOAD(c + v * VW), r);
-            V_STORE(c + v * VW, r);
-        }
+        acc[v] = alpha == (T)1 ? acc[v] : V_MUL(va, acc[v]);
+        if (beta != (T)0)
+            acc[v] = V_FMA(vb, V_LOAD(c + (v == NVV - 1 ? last0 : v * VW)), acc[v]);
     }
+#pragma GCC unroll 32
+    for (int v = 0; v < NVV; v++)
+        V_STORE(c + (v == NVV - 1 ? last0 : v * VW), acc[v]);
 }

@@ -65,40 +65,48 @@ void fm_dgemm_pack_b_ref(double *bp, const double *b, fm_int ldb, int trans, fm_
     pack_b_body_f64(bp, b, ldb, trans, q0, q1, nc, kc, 4);
 }
 
-/* Unpacked tiles (see gemm.h): edges by loop bounds; each element is one chain
- * over p in order, then alpha, then beta, as in the SIMD versions. */
+/* Unpacked tiles (see gemm.h), 4 rows at a time: edges by loop bounds; each
+ * element is one chain over p in order, then alpha, then beta, as in the SIMD versions. */
 void fm_sgemm_sup_ref_4x8(fm_int k, const float *a, fm_int rs_a, fm_int cs_a, const float *b,
                           fm_int ldb, float *c, fm_int ldc, float alpha, float beta, int rows,
                           int cols)
 {
-    float acc[4][8] = {{0}};
-    for (fm_int p = 0; p < k; p++, a += cs_a, b += ldb)
-        for (int i = 0; i < rows; i++) {
-            const float ai = a[i * rs_a];
-            for (int j = 0; j < cols; j++)
-                acc[i][j] += ai * b[j];
-        }
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
-            const float r = alpha == 1.0f ? acc[i][j] : alpha * acc[i][j];
-            c[i * ldc + j] = beta == 0.0f ? r : beta * c[i * ldc + j] + r;
-        }
+    for (; rows > 0; rows -= 4, a += 4 * rs_a, c += 4 * ldc) {
+        const int tile_rows = rows < 4 ? rows : 4;
+        float acc[4][8] = {{0}};
+        const float *ap = a, *bp = b;
+        for (fm_int p = 0; p < k; p++, ap += cs_a, bp += ldb)
+            for (int i = 0; i < tile_rows; i++) {
+                const float ai = ap[i * rs_a];
+                for (int j = 0; j < cols; j++)
+                    acc[i][j] += ai * bp[j];
+            }
+        for (int i = 0; i < tile_rows; i++)
+            for (int j = 0; j < cols; j++) {
+                const float r = alpha == 1.0f ? acc[i][j] : alpha * acc[i][j];
+                c[i * ldc + j] = beta == 0.0f ? r : beta * c[i * ldc + j] + r;
+            }
+    }
 }
 
 void fm_dgemm_sup_ref_4x4(fm_int k, const double *a, fm_int rs_a, fm_int cs_a, const double *b,
                           fm_int ldb, double *c, fm_int ldc, double alpha, double beta,
                           int rows, int cols)
 {
-    double acc[4][4] = {{0}};
-    for (fm_int p = 0; p < k; p++, a += cs_a, b += ldb)
-        for (int i = 0; i < rows; i++) {
-            const double ai = a[i * rs_a];
-            for (int j = 0; j < cols; j++)
-                acc[i][j] += ai * b[j];
-        }
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
-            const double r = alpha == 1.0 ? acc[i][j] : alpha * acc[i][j];
-            c[i * ldc + j] = beta == 0.0 ? r : beta * c[i * ldc + j] + r;
-        }
+    for (; rows > 0; rows -= 4, a += 4 * rs_a, c += 4 * ldc) {
+        const int tile_rows = rows < 4 ? rows : 4;
+        double acc[4][4] = {{0}};
+        const double *ap = a, *bp = b;
+        for (fm_int p = 0; p < k; p++, ap += cs_a, bp += ldb)
+            for (int i = 0; i < tile_rows; i++) {
+                const double ai = ap[i * rs_a];
+                for (int j = 0; j < cols; j++)
+                    acc[i][j] += ai * bp[j];
+            }
+        for (int i = 0; i < tile_rows; i++)
+            for (int j = 0; j < cols; j++) {
+                const double r = alpha == 1.0 ? acc[i][j] : alpha * acc[i][j];
+                c[i * ldc + j] = beta == 0.0 ? r : beta * c[i * ldc + j] + r;
+            }
+    }
 }

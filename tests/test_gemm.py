@@ -240,13 +240,15 @@ def gemm_path(request):
 # Sizes on both sides of every tile width (4/8 generic, 6/8/16 AVX2, 14/16/32
 # AVX-512), of the C^T switch and of the automatic choice between drivers
 # (A @ B: n = 32 or 128 float32, 16 or 64 float64, m = 96; A^T @ B: n = 32, k = 128), one- and two-row
-# products (one-row kernels over column strips, straight and as C^T), and the
-# course's shapes with their backward products.
+# products (one-row kernels over column strips, straight and as C^T), the
+# course's shapes with their backward products, and rows beyond one run of
+# row tiles of the unpacked driver (512 tiles when op(B) exceeds 8 KiB).
 SMALL_SHAPES = [(1, 1, 1), (1, 9, 17), (5, 3, 7), (6, 31, 16), (7, 33, 17), (13, 8, 15), (14, 65, 33),
                 (15, 64, 31), (29, 2, 47), (10, 784, 30), (784, 10, 30), (10, 30, 784), (64, 100, 37),
                 (10, 2048, 10), (65, 257, 9), (3, 129, 70), (100, 31, 4), (33, 7, 2), (5, 20, 128),
                 (5, 20, 129), (9, 7, 64), (9, 7, 65), (40, 32, 33), (40, 33, 32), (40, 33, 33),
-                (1, 50, 300), (2, 40, 209), (1, 784, 100), (2, 9, 52), (300, 40, 2), (257, 33, 1), (3, 11, 105)]
+                (1, 50, 300), (2, 40, 209), (1, 784, 100), (2, 9, 52), (300, 40, 2), (257, 33, 1), (3, 11, 105),
+                (3100, 300, 9)]
 TRANS = [(False, False), (True, False), (False, True), (True, True)]
 
 
