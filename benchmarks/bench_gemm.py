@@ -3,7 +3,9 @@
 For each thread count, a child process alternates fastmlp and numpy calls on the
 same operands (so both see the same machine state) and reports medians. numpy is
 measured twice: with the environment's OPENBLAS_CORETYPE (Haswell on these
-machines: AVX2 kernels) and with it unset (OpenBLAS picks its AVX-512 kernels).
+machines: AVX2 kernels; Haswell too when the environment leaves it unset, so
+the first pair is always against OpenBLAS's AVX2 kernels) and with it unset
+(OpenBLAS picks its own kernels: AVX-512 ones on AVX-512 CPUs).
 
     python benchmarks/bench_gemm.py                  # table to stdout
     python benchmarks/bench_gemm.py --markdown       # markdown table (for RESULTS.md)
@@ -141,27 +143,28 @@ def main():
     import fastmlp
 
     cfg = fastmlp.show_config(file=open(os.devnull, "w"))
-    env_core = os.environ.get("OPENBLAS_CORETYPE", "(unset)")
+    env_core = os.environ.get("OPENBLAS_CORETYPE") or "Haswell"
     print(f"fastmlp {cfg['version']}, GEMM path {cfg['gemm_f32']}, OpenMP {cfg['openmp']}; "
-          f"numpy {cfg['numpy']}; OPENBLAS_CORETYPE in environment: {env_core}")
+          f"numpy {cfg['numpy']}; OPENBLAS_CORETYPE in environment: "
+          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; first numpy column: {env_core}")
     for nt in [int(t) for t in args.threads.split(",")]:
         if args.clock == "thread" and nt != 1:
             print(f"(skipping {nt} threads: --clock thread measures 1 thread only)")
             continue
         if args.isolated:
-            env_rows = run_isolated(nt, os.environ.get("OPENBLAS_CORETYPE"), args.isolated, args.repeat,
+            env_rows = run_isolated(nt, env_core, args.isolated, args.repeat,
                                     args.backward, args.small, args.clock)
             avx512_rows = run_isolated(nt, None, args.isolated, args.repeat, args.backward, args.small,
                                        args.clock)
         else:
-            env_rows = run_child(nt, os.environ.get("OPENBLAS_CORETYPE"), args.repeat, args.backward,
+            env_rows = run_child(nt, env_core, args.repeat, args.backward,
                                  args.small, args.clock)
             avx512_rows = run_child(nt, None, args.repeat, args.backward, args.small, args.clock)
         if args.markdown:
             how = (f"each library in its own processes, {args.isolated} rounds of {args.repeat} runs"
                    if args.isolated else f"median of {args.repeat} alternating runs")
             print(f"\n**{nt} thread(s)**, GFLOP/s ({how})\n")
-            print("| M x K x N | product | fastmlp | numpy (env: " + env_core + ") | ratio | "
+            print("| M x K x N | product | fastmlp | numpy (OPENBLAS_CORETYPE=" + env_core + ") | ratio | "
                   "fastmlp | numpy (OpenBLAS's own kernels) | ratio |")
             print("|---|---|---:|---:|---:|---:|---:|---:|")
         else:

@@ -363,7 +363,8 @@ static int FN(sup_gemm)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha, c
             s.ldb = m;
         }
     }
-    const int nt = fm_threads_for(2.0 * (double)m * (double)n * (double)k / 50.0, n_threads);
+    const int nt = fm_threads_for(2.0 * (double)m * (double)n * (double)k / FM_GEMM_FLOPS_PER_NS,
+                                  n_threads);
     if (s.m <= 2 && kn->gemv) {
         /* a row or two: one-row kernels over balanced column strips */
         const fm_int strips = (s.n + kn->gv_cols - 1) / kn->gv_cols;
@@ -451,8 +452,8 @@ static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
     g.bpack = fm_workspace(1, (size_t)(nc_up * kc) * sizeof(T));
     if (!g.apack || !g.bpack)
         return -1;
-    /* ~50 flops/ns is a modest single-core rate; below ~20 us stay serial. */
-    const int nt = fm_threads_for(2.0 * (double)m * (double)n * (double)k / 50.0, n_threads);
+    const int nt = fm_threads_for(2.0 * (double)m * (double)n * (double)k / FM_GEMM_FLOPS_PER_NS,
+                                  n_threads);
     if (nt <= 1) {
         FN(gemm_thread)(&g, 0, 1);
     } else {

@@ -83,7 +83,8 @@ static int FN(infer_forward)(T *y, const T *x, fm_int n, const fm_infer_step *st
     FN(infer_ctx) c = {y, x, n, width, steps, n_steps, n_threads, 0};
     const fm_int blocks = (n + FM_INFER_ROWS - 1) / FM_INFER_ROWS;
     /* whole blocks per thread when there are enough of them and enough work */
-    const int outer = blocks >= 2 ? fm_threads_for(flops * (double)n / 50.0, n_threads) : 1;
+    const int outer =
+        blocks >= 2 ? fm_threads_for(flops * (double)n / FM_GEMM_FLOPS_PER_NS, n_threads) : 1;
     if (outer > 1)
         c.inner_threads = 1;
     fm_parallel_for(blocks, 1, outer, FN(infer_range), &c);

@@ -198,8 +198,12 @@ int fm_threads_for(double work_ns, int n_threads)
 {
     if (n_threads <= 1 || work_ns < parallel_min_ns || backing_off())
         return 1;
-    /* one thread per ~100 us of work, so each one's share outweighs its wake-up */
-    double useful = work_ns / 100000.0;
+    /* a threshold of 0 (the tests' setting) puts every thread to work */
+    if (parallel_min_ns <= 0.0)
+        return n_threads;
+    /* one thread per half the threshold (~100 us) of work, so each one's share
+     * outweighs its wake-up */
+    double useful = work_ns / (0.5 * parallel_min_ns);
     return useful < (double)n_threads ? (useful < 1.0 ? 1 : (int)useful) : n_threads;
 }
 
