@@ -119,9 +119,9 @@ FM_TARGET_AVX2 void fm_dgemm_pack_b_avx2(double *bp, const double *b, fm_int ldb
 
 /* Unpacked micro-kernels (see gemm_sup_impl.h): 6 rows x 2 vectors and one row
  * x up to 13 vectors (104 floats: 13 accumulators, the B loads folded into the
- * FMAs), edge
- * columns through AVX2 masked loads. Masked stores (vmaskmov) are microcoded
- * and slow on AMD cores, so the first n lanes are stored in 4/2/1 pieces. */
+ * FMAs). Edges narrower than one vector go through AVX2 masked loads; masked
+ * stores (vmaskmov) are microcoded and slow on AMD cores, so the first n lanes
+ * are stored in 4/2/1 pieces. */
 FM_TARGET_AVX2 static inline void store_first_ps(float *p, __m256 v, int n)
 {
     __m128 x = _mm256_castps256_ps128(v);

@@ -213,8 +213,7 @@ FM_TARGET_AVX512 void fm_dgemm_pack_b_avx512(double *bp, const double *b, fm_int
 }
 
 /* Unpacked micro-kernels (see gemm_sup_impl.h): 14 rows x 2 vectors and one
- * row x up to 24 vectors, edge
- * columns through mask registers. */
+ * row x up to 24 vectors; edges narrower than one vector through mask registers. */
 #define MR 14
 #define NV 2
 #define GV 24
