@@ -6,11 +6,12 @@
  * Each step calls the kernel its layer calls (dense: the GEMM with bias and
  * activation in the epilogue; activation, softmax, batchnorm eval), so every row
  * comes out bit for bit as the layers give it. Rows go through the chain in
- * blocks of FM_INFER_ROWS (the block's activations stay in cache between
+ * blocks of at most FM_INFER_ROWS (the block's activations stay in cache between
  * layers); with several blocks and threads, threads take whole blocks and run
  * their GEMMs serially, otherwise one block at a time with threaded kernels.
- * Neither choice changes a result: the blocks are fixed by n alone and every
- * kernel is thread-count invariant. */
+ * Neither choice changes a result: the blocks are fixed by n and the layer
+ * widths alone, and every kernel gives a row the same bits whatever its block
+ * and the thread count. */
 #include "gemm.h"
 
 #include <string.h>

@@ -43,7 +43,7 @@ static int FN(run_block)(T *y, const T *x, fm_int rows, const fm_infer_step *ste
 typedef struct {
     T *y;
     const T *x;
-    fm_int n, width;
+    fm_int n, width, block_rows;
     const fm_infer_step *steps;
     int n_steps, inner_threads, err;
 } FN(infer_ctx);
@@ -56,7 +56,7 @@ static void FN(infer_range)(void *p, fm_int b0, fm_int b1)
     T *buf0 = fm_workspace(2, (size_t)(2 * FM_INFER_ROWS * c->width) * sizeof(T));
     int rc = buf0 ? 0 : -1;
     for (fm_int b = b0; b < b1 && rc == 0; b++) {
-        const fm_int r0 = b * FM_INFER_ROWS, rows = FM_MIN(FM_INFER_ROWS, c->n - r0);
+        const fm_int r0 = b * c->block_rows, rows = FM_MIN(c->block_rows, c->n - r0);
         rc = FN(run_block)(c->y + r0 * d_out, c->x + r0 * d_in, rows, c->steps, c->n_steps, buf0,
                            buf0 + FM_INFER_ROWS * c->width, c->inner_threads);
     }
@@ -73,15 +73,23 @@ static int FN(infer_forward)(T *y, const T *x, fm_int n, const fm_infer_step *st
 {
     if (n <= 0 || n_steps <= 0)
         return n_steps <= 0 ? -3 : 0;
-    fm_int width = 1;
+    fm_int width = 1, widest_dense = 0;
     double flops = 0;
     for (int s = 0; s < n_steps; s++) {
         width = FM_MAX(width, steps[s].d_out);
-        if (steps[s].kind == FM_STEP_DENSE)
+        if (steps[s].kind == FM_STEP_DENSE) {
             flops += 2.0 * (double)steps[s].d_in * (double)steps[s].d_out;
+            widest_dense = FM_MAX(widest_dense, steps[s].d_out);
+        }
     }
-    FN(infer_ctx) c = {y, x, n, width, steps, n_steps, n_threads, 0};
-    const fm_int blocks = (n + FM_INFER_ROWS - 1) / FM_INFER_ROWS;
+    /* Narrow layers (outputs of at most 512 bytes a row) run blocks of 96 rows,
+     * which their GEMMs compute unpacked (gemm_impl.h's sup_suits): 256-row
+     * blocks packed the weights again for every block ([784, 100, 10], 10,000
+     * rows: 19.8 -> 18.2 ms). Wide layers keep 256 rows per weight packing. */
+    const fm_int block_rows =
+        widest_dense * (fm_int)sizeof(T) <= 512 ? FM_MIN(96, FM_INFER_ROWS) : FM_INFER_ROWS;
+    FN(infer_ctx) c = {y, x, n, width, block_rows, steps, n_steps, n_threads, 0};
+    const fm_int blocks = (n + block_rows - 1) / block_rows;
     /* whole blocks per thread when there are enough of them and enough work */
     const int outer =
         blocks >= 2 ? fm_threads_for(flops * (double)n / FM_GEMM_FLOPS_PER_NS, n_threads) : 1;
