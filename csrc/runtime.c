@@ -48,9 +48,9 @@ static unsigned fm_cpu_family(void)
 
 /* AMD Zen 4 (family 19h; its Zen 3 siblings lack AVX-512) runs each 512-bit FMA
  * as two 256-bit halves, so AVX-512 doubles no arithmetic there. Measured on a
- * Zen 4 core (benchmarks/RESULTS.md): the AVX2 GEMM is as fast or faster on
- * large products; training workload (c) and batch inference (e) ran 1.07x and
- * 1.08x faster on the AVX2 path, (a) 1.03x slower. */
+ * Zen 4 core (benchmarks/RESULTS.md): the two paths are within a few percent;
+ * the AVX2 GEMM is as fast or faster on large products, and training workload
+ * (c) ran 1.06-1.07x faster on it (one thread), (a) 2-5% slower. */
 static int splits_512bit_fma(void)
 {
 #if FM_X86_SIMD
