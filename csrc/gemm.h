@@ -38,7 +38,7 @@ typedef void (*fm_dgemm_gemv)(fm_int k, const double *a, fm_int cs_a, const doub
                               fm_int ldb, double *c, double alpha, double beta, int cols);
 
 /* One switch case of the ISA files' gemv drivers: the body specialised for nv
- * vectors of output, with or without a masked partial last vector. */
+ * vectors of output, with or without a partial last vector. */
 #define GEMV_CASE(body, nv)                                                    \
     case nv:                                                                   \
         if (partial)                                                           \
@@ -46,6 +46,12 @@ typedef void (*fm_dgemm_gemv)(fm_int k, const double *a, fm_int cs_a, const doub
         else                                                                   \
             body(k, a, cs_a, b, ldb, c, alpha, beta, cols, nv, 0);             \
         break;
+
+/* A @ B (no transposes) takes the unpacked driver up to FM_GEMM_SUP_ROWS rows
+ * while a row of B is at most FM_GEMM_SUP_ROW_BYTES (gemm_impl.h's sup_suits);
+ * inference sizes its blocks of rows by it (infer_impl.h). */
+#define FM_GEMM_SUP_ROWS 96
+#define FM_GEMM_SUP_ROW_BYTES 512
 
 /* Packing (see gemm_pack_impl.h for the layouts): one A micro-panel of `rows`
  * rows, and B micro-panels q0..q1-1 of a block `nc` columns wide. */

@@ -404,7 +404,8 @@ static int FN(sup_suits)(int ta, int tb, fm_int m, fm_int n, fm_int k, const KER
     /* B rows up to 128 bytes: always; up to 512: only for few rows of A, as
      * packing pays off from ~128 rows on (n = 100: 54 vs 46 GFLOP/s at m = 10000) */
     if (!ta)
-        return n * (fm_int)sizeof(T) <= 128 || (n * (fm_int)sizeof(T) <= 512 && m <= 96);
+        return n * (fm_int)sizeof(T) <= 128 ||
+               (n * (fm_int)sizeof(T) <= FM_GEMM_SUP_ROW_BYTES && m <= FM_GEMM_SUP_ROWS);
     /* A^T: while n is small and k moderate (n = 10, k = 256: packed 46 vs 38
      * GFLOP/s; k = 64: unpacked 36 vs 21); a wide n packs even for k = 10
      * (2048 x 10 x 2048: 50 vs 20, as C is then written once, not per strip).

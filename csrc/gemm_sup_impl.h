@@ -116,6 +116,51 @@ FM_INLINE TARGET void FN(sup_rows)(fm_int k, const T *a, fm_int rs_a, fm_int cs_
 #endif
 }
 
+/* Any number of rows, MR at a time: the unpacked kernel each ISA exports. Each
+ * row count has one call site (a second one for MR rows made GCC spill the
+ * accumulators of that body). */
+#if MR > 14
+#error "FN(sup_walk) handles at most 14 rows a tile"
+#endif
+FM_INLINE TARGET void FN(sup_walk)(fm_int k, const T *a, fm_int rs_a, fm_int cs_a, const T *b,
+                                   fm_int ldb, T *c, fm_int ldc, T alpha, T beta, int rows,
+                                   int cols)
+{
+    for (; rows > 0; rows -= MR, a += MR * rs_a, c += MR * ldc)
+        switch (rows < MR ? rows : MR) {
+        case 1: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
+        case 2: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
+        case 3: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
+        case 4: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
+        case 5: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
+#if MR > 6
+        case 6: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
+#endif
+#if MR > 7
+        case 7: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 7); break;
+#endif
+#if MR > 8
+        case 8: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 8); break;
+#endif
+#if MR > 9
+        case 9: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 9); break;
+#endif
+#if MR > 10
+        case 10: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 10); break;
+#endif
+#if MR > 11
+        case 11: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 11); break;
+#endif
+#if MR > 12
+        case 12: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 12); break;
+#endif
+#if MR > 13
+        case 13: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 13); break;
+#endif
+        default: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, MR); break;
+        }
+}
+
 /* One row of C over NVV vectors of columns (PARTIAL: the last one partial,
  * masked or overlapping as above): NVV independent FMA chains, where a one-row
  * tile of the kernel above has only NV and waits on FMA latency. Same chain

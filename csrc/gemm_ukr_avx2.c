@@ -227,30 +227,14 @@ FM_TARGET_AVX2 void fm_sgemm_sup_avx2_6x16(fm_int k, const float *a, fm_int rs_a
                                            const float *b, fm_int ldb, float *c, fm_int ldc,
                                            float alpha, float beta, int rows, int cols)
 {
-    for (; rows > 0; rows -= 6, a += 6 * rs_a, c += 6 * ldc)
-        switch (rows) {
-        case 1: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
-        case 2: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
-        case 3: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
-        case 4: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
-        case 5: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
-        default: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
-        }
+    sup_walk_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, rows, cols);
 }
 
 FM_TARGET_AVX2 void fm_dgemm_sup_avx2_6x8(fm_int k, const double *a, fm_int rs_a, fm_int cs_a,
                                           const double *b, fm_int ldb, double *c, fm_int ldc,
                                           double alpha, double beta, int rows, int cols)
 {
-    for (; rows > 0; rows -= 6, a += 6 * rs_a, c += 6 * ldc)
-        switch (rows) {
-        case 1: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
-        case 2: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
-        case 3: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
-        case 4: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
-        case 5: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
-        default: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
-        }
+    sup_walk_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, rows, cols);
 }
 
 FM_TARGET_AVX2 void fm_sgemm_gemv_avx2(fm_int k, const float *a, fm_int cs_a, const float *b, fm_int ldb,

@@ -291,23 +291,7 @@ FM_TARGET_AVX512 void fm_sgemm_sup_avx512_14x32(fm_int k, const float *a, fm_int
                                                fm_int ldc, float alpha, float beta, int rows,
                                                int cols)
 {
-    for (; rows > 0; rows -= 14, a += 14 * rs_a, c += 14 * ldc)
-        switch (rows) {
-        case 1: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
-        case 2: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
-        case 3: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
-        case 4: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
-        case 5: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
-        case 6: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
-        case 7: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 7); break;
-        case 8: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 8); break;
-        case 9: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 9); break;
-        case 10: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 10); break;
-        case 11: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 11); break;
-        case 12: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 12); break;
-        case 13: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 13); break;
-        default: sup_rows_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 14); break;
-        }
+    sup_walk_sf32(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, rows, cols);
 }
 
 FM_TARGET_AVX512 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_int rs_a,
@@ -315,23 +299,7 @@ FM_TARGET_AVX512 void fm_dgemm_sup_avx512_14x16(fm_int k, const double *a, fm_in
                                                fm_int ldc, double alpha, double beta, int rows,
                                                int cols)
 {
-    for (; rows > 0; rows -= 14, a += 14 * rs_a, c += 14 * ldc)
-        switch (rows) {
-        case 1: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
-        case 2: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
-        case 3: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
-        case 4: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
-        case 5: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
-        case 6: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
-        case 7: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 7); break;
-        case 8: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 8); break;
-        case 9: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 9); break;
-        case 10: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 10); break;
-        case 11: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 11); break;
-        case 12: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 12); break;
-        case 13: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 13); break;
-        default: sup_rows_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 14); break;
-        }
+    sup_walk_sf64(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, rows, cols);
 }
 
 FM_TARGET_AVX512 void fm_sgemm_gemv_avx512(fm_int k, const float *a, fm_int cs_a, const float *b,

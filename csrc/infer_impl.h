@@ -82,12 +82,13 @@ static int FN(infer_forward)(T *y, const T *x, fm_int n, const fm_infer_step *st
             widest_dense = FM_MAX(widest_dense, steps[s].d_out);
         }
     }
-    /* Narrow layers (outputs of at most 512 bytes a row) run blocks of 96 rows,
-     * which their GEMMs compute unpacked (gemm_impl.h's sup_suits): 256-row
-     * blocks packed the weights again for every block ([784, 100, 10], 10,000
-     * rows: 19.8 -> 18.2 ms). Wide layers keep 256 rows per weight packing. */
-    const fm_int block_rows =
-        widest_dense * (fm_int)sizeof(T) <= 512 ? FM_MIN(96, FM_INFER_ROWS) : FM_INFER_ROWS;
+    /* Narrow layers run blocks their GEMMs compute unpacked (gemm.h's
+     * FM_GEMM_SUP_*: 96 rows): 256-row blocks packed the weights again for
+     * every block ([784, 100, 10], 10,000 rows: 19.8 -> 18.0 ms). Wide layers
+     * keep 256 rows per weight packing. */
+    const fm_int block_rows = widest_dense * (fm_int)sizeof(T) <= FM_GEMM_SUP_ROW_BYTES
+                                  ? FM_MIN(FM_GEMM_SUP_ROWS, FM_INFER_ROWS)
+                                  : FM_INFER_ROWS;
     FN(infer_ctx) c = {y, x, n, width, block_rows, steps, n_steps, n_threads, 0};
     const fm_int blocks = (n + block_rows - 1) / block_rows;
     /* whole blocks per thread when there are enough of them and enough work */
