@@ -314,7 +314,7 @@ static void FN(sup_transpose)(T *FM_RESTRICT dst, const T *FM_RESTRICT src, fm_i
  * op(B) and op(A)^T is transposed into workspace slot 1. */
 static int FN(sup_gemm)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha, const T *A,
                         fm_int lda, const T *B, fm_int ldb, T beta, T *C, fm_int ldc,
-                        const fm_epilogue *ep, int n_threads, const KERNEL *kn)
+                        const fm_epilogue *ep, int nt, const KERNEL *kn)
 {
     FN(sup_ctx) s = {m, n, k, FN(k_slice)(k, kn->kc), alpha, beta, NULL, 0, 0, NULL, 0, C, ldc,
                      ep, kn, 0};
@@ -363,8 +363,6 @@ static int FN(sup_gemm)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha, c
             s.ldb = m;
         }
     }
-    const int nt = fm_threads_for(2.0 * (double)m * (double)n * (double)k / FM_GEMM_FLOPS_PER_NS,
-                                  n_threads);
     if (s.m <= 2 && kn->gemv) {
         /* a row or two: one-row kernels over balanced column strips */
         const fm_int strips = (s.n + kn->gv_cols - 1) / kn->gv_cols;
@@ -419,7 +417,7 @@ static int FN(sup_suits)(int ta, int tb, fm_int m, fm_int n, fm_int k, const KER
 
 static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
                        const T *A, fm_int lda, const T *B, fm_int ldb, T beta, T *C,
-                       fm_int ldc, const fm_epilogue *ep, int n_threads)
+                       fm_int ldc, const fm_epilogue *ep, int n_threads, int standalone)
 {
     if (m <= 0 || n <= 0)
         return 0;
@@ -428,11 +426,13 @@ static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
         return 0;
     }
     const KERNEL *kn = KERNEL_ACTIVE();
+    const double work_ns = 2.0 * (double)m * (double)n * (double)k / FM_GEMM_FLOPS_PER_NS;
+    const int nt = standalone ? fm_threads_for_standalone(work_ns, n_threads)
+                              : fm_threads_for(work_ns, n_threads);
     const int path = fm_gemm_get_path();
     if (path == FM_GEMM_PATH_UNPACKED ||
         (path == FM_GEMM_PATH_AUTO && FN(sup_suits)(ta, tb, m, n, k, kn)))
-        return FN(sup_gemm)(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep,
-                            n_threads, kn);
+        return FN(sup_gemm)(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, nt, kn);
     FN(gemm_ctx) g = {ta, tb, m, n, k, alpha, beta, A, lda, B, ldb, C, ldc, ep, kn,
                       NULL, NULL, 0};
     /* A thin C (n well below NR) wastes most of each register tile; the same
@@ -453,8 +453,6 @@ static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
     g.bpack = fm_workspace(1, (size_t)(nc_up * kc) * sizeof(T));
     if (!g.apack || !g.bpack)
         return -1;
-    const int nt = fm_threads_for(2.0 * (double)m * (double)n * (double)k / FM_GEMM_FLOPS_PER_NS,
-                                  n_threads);
     if (nt <= 1) {
         FN(gemm_thread)(&g, 0, 1);
     } else {

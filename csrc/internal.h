@@ -55,6 +55,17 @@ void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void
  * on the answer. */
 int fm_threads_for(double work_ns, int n_threads);
 
+/* The same against a tenth of the threshold (~20 us of work, one thread per
+ * ~10 us), for a product a caller computes on its own (fastmlp.ops.gemm).
+ * Inside a training step or an inference chain the operands were just written
+ * by the calling thread, and a second thread would first fetch its share from
+ * that core's cache; there fm_threads_for's bar applies. Measured on 2 Zen 4
+ * cores (benchmarks/RESULTS.md, "GEMM"): a 64x784x30 product repeated in a
+ * loop is 1.3-1.9x faster split, with a left operand freshly written by the
+ * caller 0.8-1.9x, and training workload (b) on 2 threads took 0.27 s per
+ * epoch with its 10 MFLOP products split against 0.22 s serial. */
+int fm_threads_for_standalone(double work_ns, int n_threads);
+
 /* A GEMM's single-core rate for those estimates, flops per ns: what the AVX2
  * kernels sustain on Zen 3/4 cores (90-105). At 50, a 10 MFLOP product (the
  * forward and dW of workload (b)) counted as 200 us and went to two threads,

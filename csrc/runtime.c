@@ -195,17 +195,27 @@ void fm_region_close(fm_region *r) { (void)r; }
 static int backing_off(void) { return 0; }
 #endif
 
-int fm_threads_for(double work_ns, int n_threads)
+static int threads_above(double work_ns, int n_threads, double min_ns)
 {
-    if (n_threads <= 1 || work_ns < parallel_min_ns || backing_off())
+    if (n_threads <= 1 || work_ns < min_ns || backing_off())
         return 1;
     /* a threshold of 0 (the tests' setting) puts every thread to work */
-    if (parallel_min_ns <= 0.0)
+    if (min_ns <= 0.0)
         return n_threads;
-    /* one thread per half the threshold (~100 us) of work, so each one's share
-     * outweighs its wake-up */
-    double useful = work_ns / (0.5 * parallel_min_ns);
+    /* one thread per half the threshold of work, so each one's share outweighs
+     * its wake-up */
+    double useful = work_ns / (0.5 * min_ns);
     return useful < (double)n_threads ? (useful < 1.0 ? 1 : (int)useful) : n_threads;
+}
+
+int fm_threads_for(double work_ns, int n_threads)
+{
+    return threads_above(work_ns, n_threads, parallel_min_ns);
+}
+
+int fm_threads_for_standalone(double work_ns, int n_threads)
+{
+    return threads_above(work_ns, n_threads, 0.1 * parallel_min_ns);
 }
 
 void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void *ctx)

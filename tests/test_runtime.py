@@ -159,3 +159,33 @@ def test_a_late_thread_keeps_work_on_the_calling_thread_for_a_while(rng):
     finally:
         kernels.set_late_thread_guard(*LATE_THREAD_GUARD)
         kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
+
+
+@requires_c
+def test_a_product_on_its_own_splits_from_less_work_than_one_inside_a_layer(rng):
+    # 2*64*784*30 = 3 MFLOP, ~30 us: ops.gemm takes two threads for it, the
+    # dense layer's kernel (a training step's GEMM) keeps it on one; with
+    # every region counted as late, each region shows as one back-off
+    kernels = _config._kernels
+    if not kernels.openmp_enabled():
+        pytest.skip("built without OpenMP")
+    x = rng.standard_normal((64, 784)).astype(np.float32)
+    W = rng.standard_normal((784, 30)).astype(np.float32)
+    old = _config._num_threads
+    fastmlp.set_num_threads(2)
+    try:
+        kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
+        kernels.set_late_thread_guard(0.0, 0.0)
+        before = kernels.late_thread_backoffs()
+        in_layer = ops.dense_forward(x, W)
+        assert kernels.late_thread_backoffs() == before
+        alone = ops.gemm(x, W)
+        assert kernels.late_thread_backoffs() == before + 1
+        np.testing.assert_array_equal(alone, in_layer)
+        kernels.set_late_thread_guard(0.0, 0.0)  # ends the back-off
+        small = ops.gemm(x[:10], W)  # 0.5 MFLOP: one thread either way
+        assert kernels.late_thread_backoffs() == before + 1
+        np.testing.assert_array_equal(small, in_layer[:10])
+    finally:
+        kernels.set_late_thread_guard(*LATE_THREAD_GUARD)
+        _config._num_threads = old
