@@ -291,12 +291,15 @@ static double penalties(const fm_train_plan *p, int nt)
 }
 
 /* Ask for the rows of the batch after this one while this one computes: the rows
- * sit at random places in X, and a batch of small rows is latency-bound. */
-static void prefetch_rows(const void *X, const int64_t *idx, fm_int m, size_t xrow)
+ * sit at random places in X, and a batch of small rows is latency-bound. A third
+ * of them at each of three points of the step (part 0, 1, 2): issued all at once,
+ * the prefetches waited for free miss buffers (in workload (a), 73% of the
+ * loop's own time sat on one prefetch instruction). */
+static void prefetch_rows(const void *X, const int64_t *idx, fm_int m, size_t xrow, int part)
 {
     fm_int i;
     size_t off;
-    for (i = 0; i < m; i++) {
+    for (i = m * part / 3; i < m * (part + 1) / 3; i++) {
         const char *row = (const char *)X + idx[i] * xrow;
         for (off = 0; off < xrow; off += 64) __builtin_prefetch(row + off, 0, 1);
     }
@@ -315,7 +318,8 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
     for (b = 0; b < n_batches; b++) {
         fm_int s = starts[b0 + b], m = starts[b0 + b + 1] - s;
         const void *x, *t;
-        const int64_t *lb = NULL;
+        const int64_t *lb = NULL, *next = NULL;
+        fm_int next_m = 0;
         double value;
         /* the batch: rows gathered in the shuffled order, or a slice */
         if (order) {
@@ -334,9 +338,11 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
             }
             x = p->xb;
             t = p->tb;
-            if (b + 1 < n_batches)
-                prefetch_rows(X, order + starts[b0 + b + 1], starts[b0 + b + 2] - starts[b0 + b + 1],
-                              xrow);
+            if (b + 1 < n_batches) {
+                next = order + starts[b0 + b + 1];
+                next_m = starts[b0 + b + 2] - starts[b0 + b + 1];
+                prefetch_rows(X, next, next_m, xrow, 0);
+            }
         } else {
             x = (const char *)X + s * xrow;
             t = p->loss == FM_PLAN_LABELS ? (const void *)((const int64_t *)T + s)
@@ -361,6 +367,7 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
                 }
             }
         }
+        if (next) prefetch_rows(X, next, next_m, xrow, 1);
         /* loss (and its gradient) */
         {
             const void *out = p->layers[nl - 1].y;
@@ -404,6 +411,7 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
                 dy = L->dx;
             }
         }
+        if (next) prefetch_rows(X, next, next_m, xrow, 2);
         if (p->penalize) value += penalties(p, nt);
         if (clip(p, nt)) {
             *status = -1;

@@ -132,7 +132,7 @@ def test_optimizers_and_activations(opt, activation, dtype, n_threads, monkeypat
            OPTIMIZERS[opt], monkeypatch, X, y, epochs=3, batch_size=8)
 
 
-@pytest.mark.parametrize("opt", ["sgd_momentum", "adam", "rmsprop_centered", "adagrad"])
+@pytest.mark.parametrize("opt", ["sgd", "sgd_momentum", "adam", "rmsprop_centered", "adagrad"])
 def test_batchnorm_dropout(opt, dtype, n_threads, monkeypatch):
     X, y = _data(n=61, dtype=dtype)
     # 61 = 7 * 8 + 5: a partial last batch; and batch 6 leaves a remainder of 1 for BN to merge
