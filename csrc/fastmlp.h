@@ -35,11 +35,12 @@ int fm_omp_max_threads(void);              /* omp_get_max_threads(), 1 without O
 /* Work (ns) below which kernels stay single-threaded; tests set 0 to exercise
  * the parallel paths on small inputs. */
 void fm_set_parallel_min_ns(double ns);
-/* The late-thread guard (internal.h): a team thread beginning start_ns or more
- * after its region opened, a wait of at least `share` of the region (300 us and
- * 0.25 by default), keeps work on the calling thread for 0.2 s; setting it also
- * ends a back-off in progress. The count is of back-offs so far (tests). */
-void fm_set_late_thread_guard(double start_ns, double share);
+/* The late-thread guard (internal.h): `streak` regions in a row whose last team
+ * thread began start_ns or more after the region opened, a wait of at least
+ * `share` of the region (2, 300 us and 0.25 by default), keep work on the
+ * calling thread for 0.2 s; setting it also ends a back-off in progress. The
+ * count is of back-offs so far (tests). */
+void fm_set_late_thread_guard(double start_ns, double share, int streak);
 long long fm_late_thread_backoffs(void);
 
 /* ---------------------------------------------------------------------- GEMM */

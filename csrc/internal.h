@@ -75,11 +75,11 @@ int fm_threads_for_standalone(double work_ns, int n_threads);
 
 /* Late-thread guard. A parallel region opens an fm_region before it starts
  * (fm_region_open), every team thread calls fm_region_thread_begins first thing,
- * and the caller closes it after the join (fm_region_close). When a thread began
- * late (another process held its core) and that wait was a good part of the
- * region, fm_threads_for answers 1 for a while: an OpenMP join waits for every
- * thread, so on a busy machine each region would wait milliseconds for a
- * descheduled one. */
+ * and the caller closes it after the join (fm_region_close). When, in two regions
+ * in a row, a thread began late (another process held its core) and that wait
+ * was a good part of the region, fm_threads_for answers 1 for a while: an
+ * OpenMP join waits for every thread, so on a busy machine each region would
+ * wait milliseconds for a descheduled one. */
 typedef struct {
     double opened;        /* omp_get_wtime() seconds */
     double latest_start;  /* seconds after opened; written only by late threads */

@@ -23,7 +23,7 @@ cdef extern from "fastmlp.h" nogil:
     int fm_openmp_enabled()
     int fm_omp_max_threads()
     void fm_set_parallel_min_ns(double ns)
-    void fm_set_late_thread_guard(double start_ns, double share)
+    void fm_set_late_thread_guard(double start_ns, double share, int streak)
     long long fm_late_thread_backoffs()
 
     ctypedef enum fm_act:
@@ -89,9 +89,9 @@ def set_parallel_min_ns(double ns):
     fm_set_parallel_min_ns(ns)
 
 
-def set_late_thread_guard(double start_ns, double share):
+def set_late_thread_guard(double start_ns, double share, int streak):
     """The late-thread guard's thresholds (tests move them, which also ends a back-off)."""
-    fm_set_late_thread_guard(start_ns, share)
+    fm_set_late_thread_guard(start_ns, share, streak)
 
 
 def late_thread_backoffs():

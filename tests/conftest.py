@@ -12,7 +12,7 @@ from fastmlp import _config
 HAVE_C = _config._kernels is not None
 ALL_ISAS = ("generic", "avx2", "avx512")
 PARALLEL_MIN_NS = 200000.0  # csrc/runtime.c's default
-LATE_THREAD_GUARD = (300000.0, 0.25)  # csrc/runtime.c's defaults
+LATE_THREAD_GUARD = (300000.0, 0.25, 2)  # csrc/runtime.c's defaults
 
 
 def supported_isas():
@@ -44,7 +44,7 @@ def n_threads(request):
         # small test inputs would stay serial: force the parallel paths (also
         # on a busy machine, where a late thread would make them serial a while)
         _config._kernels.set_parallel_min_ns(0.0)
-        _config._kernels.set_late_thread_guard(1e15, 1.0)
+        _config._kernels.set_late_thread_guard(1e15, 1.0, 1)
     yield request.param
     _config._num_threads = old
     if HAVE_C:
@@ -123,7 +123,7 @@ def _parallel_paths_on_small_inputs(request):
         yield
         return
     _config._kernels.set_parallel_min_ns(0.0)
-    _config._kernels.set_late_thread_guard(1e15, 1.0)
+    _config._kernels.set_late_thread_guard(1e15, 1.0, 1)
     yield
     _config._kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
     _config._kernels.set_late_thread_guard(*LATE_THREAD_GUARD)

@@ -145,17 +145,41 @@ def test_a_late_thread_keeps_work_on_the_calling_thread_for_a_while(rng):
     out = lambda: np.empty((300, 150), np.float32)  # noqa: E731
     kernels.set_parallel_min_ns(0.0)
     try:
-        kernels.set_late_thread_guard(0.0, 0.0)
+        kernels.set_late_thread_guard(0.0, 0.0, 1)
         before = kernels.late_thread_backoffs()
         first = kernels.gemm(out(), a, b, 1.0, 0.0, False, False, 2)
         assert kernels.late_thread_backoffs() == before + 1
         second = kernels.gemm(out(), a, b, 1.0, 0.0, False, False, 2)  # serial: no region
         assert kernels.late_thread_backoffs() == before + 1
         np.testing.assert_array_equal(second, first)
-        kernels.set_late_thread_guard(1e15, 1.0)  # ends the back-off; no thread is late now
+        kernels.set_late_thread_guard(1e15, 1.0, 1)  # ends the back-off; no thread is late now
         third = kernels.gemm(out(), a, b, 1.0, 0.0, False, False, 2)
         assert kernels.late_thread_backoffs() == before + 1
         np.testing.assert_array_equal(third, first)
+    finally:
+        kernels.set_late_thread_guard(*LATE_THREAD_GUARD)
+        kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
+
+
+@requires_c
+def test_the_back_off_waits_for_late_threads_in_several_regions_in_a_row(rng):
+    # one late region (a vCPU held back for a moment on a quiet VM) is not a
+    # busy machine: by default two in a row start a back-off
+    kernels = _config._kernels
+    if not kernels.openmp_enabled():
+        pytest.skip("built without OpenMP")
+    a = rng.standard_normal((300, 200)).astype(np.float32)
+    b = rng.standard_normal((200, 150)).astype(np.float32)
+    kernels.set_parallel_min_ns(0.0)
+    try:
+        for streak in (LATE_THREAD_GUARD[2], 3):
+            kernels.set_late_thread_guard(0.0, 0.0, streak)  # every region is late
+            before = kernels.late_thread_backoffs()
+            for _ in range(streak - 1):
+                kernels.gemm(np.empty((300, 150), np.float32), a, b, 1.0, 0.0, False, False, 2)
+                assert kernels.late_thread_backoffs() == before
+            kernels.gemm(np.empty((300, 150), np.float32), a, b, 1.0, 0.0, False, False, 2)
+            assert kernels.late_thread_backoffs() == before + 1
     finally:
         kernels.set_late_thread_guard(*LATE_THREAD_GUARD)
         kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
@@ -175,14 +199,14 @@ def test_a_product_on_its_own_splits_from_less_work_than_one_inside_a_layer(rng)
     fastmlp.set_num_threads(2)
     try:
         kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
-        kernels.set_late_thread_guard(0.0, 0.0)
+        kernels.set_late_thread_guard(0.0, 0.0, 1)
         before = kernels.late_thread_backoffs()
         in_layer = ops.dense_forward(x, W)
         assert kernels.late_thread_backoffs() == before
         alone = ops.gemm(x, W)
         assert kernels.late_thread_backoffs() == before + 1
         np.testing.assert_array_equal(alone, in_layer)
-        kernels.set_late_thread_guard(0.0, 0.0)  # ends the back-off
+        kernels.set_late_thread_guard(0.0, 0.0, 1)  # ends the back-off
         small = ops.gemm(x[:10], W)  # 0.5 MFLOP: one thread either way
         assert kernels.late_thread_backoffs() == before + 1
         np.testing.assert_array_equal(small, in_layer[:10])
