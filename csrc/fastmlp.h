@@ -38,8 +38,9 @@ void fm_set_parallel_min_ns(double ns);
 /* The late-thread guard (internal.h): `streak` regions in a row whose last team
  * thread began start_ns or more after the region opened, a wait of at least
  * `share` of the region (2, 300 us and 0.25 by default), keep work on the
- * calling thread for 0.2 s; setting it also ends a back-off in progress. The
- * count is of back-offs so far (tests). */
+ * calling thread for 0.2 s, twice as long for each further late region right
+ * after a back-off (up to 1.6 s); setting it also ends a back-off in progress.
+ * The count is of back-offs so far (tests). */
 void fm_set_late_thread_guard(double start_ns, double share, int streak);
 long long fm_late_thread_backoffs(void);
 
