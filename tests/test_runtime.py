@@ -1,6 +1,7 @@
 """Runtime: threads, OpenMP visibility, fork safety, backend and ISA switches."""
 import multiprocessing
 import os
+import time
 
 import numpy as np
 import pytest
@@ -133,56 +134,61 @@ def test_spin_default_is_set_unless_user_chose():
                       GOMP_SPINCOUNT=None, OMP_WAIT_POLICY="active") == "None"
 
 
+@pytest.fixture
+def product_in_a_region(rng):
+    """A 2-thread GEMM that opens a parallel region unless the late-thread guard
+    is backing off (every product goes parallel here); restores the defaults."""
+    kernels = _config._kernels
+    if not kernels.openmp_enabled():
+        pytest.skip("built without OpenMP")
+    a = rng.standard_normal((300, 200)).astype(np.float32)
+    b = rng.standard_normal((200, 150)).astype(np.float32)
+    kernels.set_parallel_min_ns(0.0)
+    yield lambda: kernels.gemm(np.empty((300, 150), np.float32), a, b, 1.0, 0.0, False, False, 2)
+    kernels.set_late_thread_guard(*LATE_THREAD_GUARD)
+    kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
+
+
 @requires_c
-def test_a_late_thread_keeps_work_on_the_calling_thread_for_a_while(rng):
+def test_a_late_thread_keeps_work_on_the_calling_thread_for_a_while(product_in_a_region):
     # a team thread that begins late (here: any, with zero thresholds) makes
     # the kernels stay serial for 0.2 s; the results never depend on it
     kernels = _config._kernels
-    if not kernels.openmp_enabled():
-        pytest.skip("built without OpenMP")
-    a = rng.standard_normal((300, 200)).astype(np.float32)
-    b = rng.standard_normal((200, 150)).astype(np.float32)
-    out = lambda: np.empty((300, 150), np.float32)  # noqa: E731
-    kernels.set_parallel_min_ns(0.0)
-    try:
-        kernels.set_late_thread_guard(0.0, 0.0, 1)
-        before = kernels.late_thread_backoffs()
-        first = kernels.gemm(out(), a, b, 1.0, 0.0, False, False, 2)
-        assert kernels.late_thread_backoffs() == before + 1
-        second = kernels.gemm(out(), a, b, 1.0, 0.0, False, False, 2)  # serial: no region
-        assert kernels.late_thread_backoffs() == before + 1
-        np.testing.assert_array_equal(second, first)
-        kernels.set_late_thread_guard(1e15, 1.0, 1)  # ends the back-off; no thread is late now
-        third = kernels.gemm(out(), a, b, 1.0, 0.0, False, False, 2)
-        assert kernels.late_thread_backoffs() == before + 1
-        np.testing.assert_array_equal(third, first)
-    finally:
-        kernels.set_late_thread_guard(*LATE_THREAD_GUARD)
-        kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
+    kernels.set_late_thread_guard(0.0, 0.0, 1)
+    before = kernels.late_thread_backoffs()
+    first = product_in_a_region()
+    assert kernels.late_thread_backoffs() == before + 1
+    second = product_in_a_region()  # serial: no region
+    assert kernels.late_thread_backoffs() == before + 1
+    np.testing.assert_array_equal(second, first)
+    kernels.set_late_thread_guard(1e15, 1.0, 1)  # ends the back-off; no thread is late now
+    third = product_in_a_region()
+    assert kernels.late_thread_backoffs() == before + 1
+    np.testing.assert_array_equal(third, first)
 
 
 @requires_c
-def test_the_back_off_waits_for_late_threads_in_several_regions_in_a_row(rng):
+def test_the_back_off_waits_for_late_threads_in_several_regions_in_a_row(product_in_a_region):
     # one late region (a vCPU held back for a moment on a quiet VM) is not a
-    # busy machine: by default two in a row start a back-off
+    # busy machine: by default two in a row start a back-off; after it, one
+    # late region starts the next, twice as long (0.4 s)
     kernels = _config._kernels
-    if not kernels.openmp_enabled():
-        pytest.skip("built without OpenMP")
-    a = rng.standard_normal((300, 200)).astype(np.float32)
-    b = rng.standard_normal((200, 150)).astype(np.float32)
-    kernels.set_parallel_min_ns(0.0)
-    try:
-        for streak in (LATE_THREAD_GUARD[2], 3):
-            kernels.set_late_thread_guard(0.0, 0.0, streak)  # every region is late
-            before = kernels.late_thread_backoffs()
-            for _ in range(streak - 1):
-                kernels.gemm(np.empty((300, 150), np.float32), a, b, 1.0, 0.0, False, False, 2)
-                assert kernels.late_thread_backoffs() == before
-            kernels.gemm(np.empty((300, 150), np.float32), a, b, 1.0, 0.0, False, False, 2)
-            assert kernels.late_thread_backoffs() == before + 1
-    finally:
-        kernels.set_late_thread_guard(*LATE_THREAD_GUARD)
-        kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
+    for streak in (LATE_THREAD_GUARD[2], 3):
+        kernels.set_late_thread_guard(0.0, 0.0, streak)  # every region is late
+        before = kernels.late_thread_backoffs()
+        for _ in range(streak - 1):
+            product_in_a_region()
+            assert kernels.late_thread_backoffs() == before
+        product_in_a_region()
+        assert kernels.late_thread_backoffs() == before + 1
+    time.sleep(0.3)  # past the 0.2 s back-off
+    product_in_a_region()
+    began = time.monotonic()
+    assert kernels.late_thread_backoffs() == before + 2
+    time.sleep(0.25)  # past 0.2 s, within 0.4 s
+    product_in_a_region()
+    if time.monotonic() - began < 0.39:  # (unless the sleep overran on a loaded machine)
+        assert kernels.late_thread_backoffs() == before + 2
 
 
 @requires_c
