@@ -12,24 +12,28 @@
 #define T float
 #define KERNEL fm_sgemm_kernel
 #define KERNEL_ACTIVE fm_sgemm_kernel_active
+#define KERNEL_WIDE fm_sgemm_kernel_wide
 #define BIAS_ACT fm_bias_act_inplace_f32
 #define FN(name) name##_f32
 #include "gemm_impl.h"
 #undef T
 #undef KERNEL
 #undef KERNEL_ACTIVE
+#undef KERNEL_WIDE
 #undef BIAS_ACT
 #undef FN
 
 #define T double
 #define KERNEL fm_dgemm_kernel
 #define KERNEL_ACTIVE fm_dgemm_kernel_active
+#define KERNEL_WIDE fm_dgemm_kernel_wide
 #define BIAS_ACT fm_bias_act_inplace_f64
 #define FN(name) name##_f64
 #include "gemm_impl.h"
 #undef T
 #undef KERNEL
 #undef KERNEL_ACTIVE
+#undef KERNEL_WIDE
 #undef BIAS_ACT
 #undef FN
 

@@ -102,6 +102,19 @@ int fm_gemm_get_path(void);
 const fm_sgemm_kernel *fm_sgemm_kernel_active(void);
 const fm_dgemm_kernel *fm_dgemm_kernel_active(void);
 
+/* On a CPU that splits 512-bit FMAs (Zen 4) the AVX-512 path's GEMM takes the
+ * AVX2 kernels, whose 6-row tiles are as fast or faster there (large products,
+ * training workload (c): 1.06-1.07x), except that a small unpacked problem
+ * (wide_suits in gemm_impl.h) takes the AVX-512 14-row tile: one pass over B
+ * for up to 14 rows, and a tile's set-up spread over 14 rows when k is small.
+ * The wide table is the active one with that tile (same k slices, so the same
+ * bits); NULL where it does not apply. fm_gemm_set_full_avx512(1) makes the
+ * AVX-512 path use its own kernels throughout (tests, benchmarks). */
+const fm_sgemm_kernel *fm_sgemm_kernel_wide(void);
+const fm_dgemm_kernel *fm_dgemm_kernel_wide(void);
+void fm_gemm_set_full_avx512(int on);
+int fm_gemm_mixes_tiles(void);   /* whether the AVX-512 path mixes them now */
+
 /* Micro-kernels, one ISA per file. */
 void fm_sgemm_ukr_ref_4x8(fm_int k, const float *a, const float *b, fm_int ldb,
                           float *c, fm_int ldc, float beta);

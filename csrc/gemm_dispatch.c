@@ -37,9 +37,34 @@ static const fm_dgemm_kernel dgemm_avx512 = {"avx512 14x16", 14, 16, 112, 256, 4
                                              fm_dgemm_pack_a_avx512, fm_dgemm_pack_b_avx512,
                                              14, 16, fm_dgemm_sup_avx512_14x16, 1,
                                              192, fm_dgemm_gemv_avx512};
+/* The AVX-512 path on a CPU that splits 512-bit FMAs (gemm.h): AVX2's tables,
+ * and for small unpacked problems the same with AVX-512's 14-row tile. */
+#define SPLIT_NAME_F32 "avx2 6x16 + avx512 14x32 unpacked"
+#define SPLIT_NAME_F64 "avx2 6x8 + avx512 14x16 unpacked"
+static const fm_sgemm_kernel sgemm_split = {SPLIT_NAME_F32, 6, 16, 144, 256, 4080,
+                                            fm_sgemm_ukr_avx2_6x16,
+                                            fm_sgemm_pack_a_avx2, fm_sgemm_pack_b_avx2,
+                                            6, 16, fm_sgemm_sup_avx2_6x16, 1,
+                                            104, fm_sgemm_gemv_avx2};
+static const fm_sgemm_kernel sgemm_split_wide = {SPLIT_NAME_F32, 6, 16, 144, 256, 4080,
+                                                 fm_sgemm_ukr_avx2_6x16,
+                                                 fm_sgemm_pack_a_avx2, fm_sgemm_pack_b_avx2,
+                                                 14, 32, fm_sgemm_sup_avx512_14x32, 1,
+                                                 104, fm_sgemm_gemv_avx2};
+static const fm_dgemm_kernel dgemm_split = {SPLIT_NAME_F64, 6, 8, 96, 256, 4080,
+                                            fm_dgemm_ukr_avx2_6x8,
+                                            fm_dgemm_pack_a_avx2, fm_dgemm_pack_b_avx2,
+                                            6, 8, fm_dgemm_sup_avx2_6x8, 1,
+                                            52, fm_dgemm_gemv_avx2};
+static const fm_dgemm_kernel dgemm_split_wide = {SPLIT_NAME_F64, 6, 8, 96, 256, 4080,
+                                                 fm_dgemm_ukr_avx2_6x8,
+                                                 fm_dgemm_pack_a_avx2, fm_dgemm_pack_b_avx2,
+                                                 14, 16, fm_dgemm_sup_avx512_14x16, 1,
+                                                 52, fm_dgemm_gemv_avx2};
 #endif
 
 static int g_gemm_path = FM_GEMM_PATH_AUTO;
+static int g_full_avx512;
 
 void fm_gemm_set_path(int path)
 {
@@ -49,11 +74,18 @@ void fm_gemm_set_path(int path)
 
 int fm_gemm_get_path(void) { return g_gemm_path; }
 
+void fm_gemm_set_full_avx512(int on) { g_full_avx512 = on != 0; }
+
+int fm_gemm_mixes_tiles(void)
+{
+    return fm_isa_active() == FM_ISA_AVX512 && fm_cpu_splits_512bit_fma() && !g_full_avx512;
+}
+
 const fm_sgemm_kernel *fm_sgemm_kernel_active(void)
 {
 #if FM_X86_SIMD
     switch (fm_isa_active()) {
-    case FM_ISA_AVX512: return &sgemm_avx512;
+    case FM_ISA_AVX512: return fm_gemm_mixes_tiles() ? &sgemm_split : &sgemm_avx512;
     case FM_ISA_AVX2: return &sgemm_avx2;
     default: break;
     }
@@ -65,12 +97,30 @@ const fm_dgemm_kernel *fm_dgemm_kernel_active(void)
 {
 #if FM_X86_SIMD
     switch (fm_isa_active()) {
-    case FM_ISA_AVX512: return &dgemm_avx512;
+    case FM_ISA_AVX512: return fm_gemm_mixes_tiles() ? &dgemm_split : &dgemm_avx512;
     case FM_ISA_AVX2: return &dgemm_avx2;
     default: break;
     }
 #endif
     return &dgemm_generic;
+}
+
+const fm_sgemm_kernel *fm_sgemm_kernel_wide(void)
+{
+#if FM_X86_SIMD
+    if (fm_gemm_mixes_tiles())
+        return &sgemm_split_wide;
+#endif
+    return NULL;
+}
+
+const fm_dgemm_kernel *fm_dgemm_kernel_wide(void)
+{
+#if FM_X86_SIMD
+    if (fm_gemm_mixes_tiles())
+        return &dgemm_split_wide;
+#endif
+    return NULL;
 }
 
 fm_gemm_info fm_gemm_query(int is_double)

@@ -1,6 +1,7 @@
 /* gemm_impl.h: the blocked GEMM driver, written once and included by gemm.c per
  * dtype with T (float/double), KERNEL (fm_sgemm_kernel/fm_dgemm_kernel),
- * KERNEL_ACTIVE(), BIAS_ACT() and FN(name) (adds the dtype suffix) defined.
+ * KERNEL_ACTIVE(), KERNEL_WIDE(), BIAS_ACT() and FN(name) (adds the dtype
+ * suffix) defined.
  *
  * The five loops are BLIS's. All threads walk loops 5, 4 and 3 together, pack
  * their share of the panels, meet at a barrier, and then split the micro-tiles
@@ -415,6 +416,21 @@ static int FN(sup_suits)(int ta, int tb, fm_int m, fm_int n, fm_int k, const KER
                                     m * k * (fm_int)sizeof(T) <= 256 * 1024));
 }
 
+/* Whether an unpacked problem takes the wide table's tile (gemm.h: CPUs that
+ * split 512-bit FMAs). Alternating hot loops on a Zen 4 core, 6x16 vs 14x32,
+ * float32 (benchmarks/RESULTS.md): a small k, where each tile's set-up and
+ * stores weigh against ~k FMAs per row (784x10x30 A^T 6.1 -> 5.7 us, 2048x10x10
+ * A^T 10.3 -> 6.9, 256x10x30 2.35 -> 2.14; k = 16 and 32 even); up to 14 rows,
+ * which the wide tile takes in one pass over B (14x784x64 15.4 -> 12.9 us),
+ * unless they lie a multiple of 4 KiB apart: 14 such rows share one set of the
+ * 8-way L1 (10x2048x10 6.4 -> 7.0-9.4 us). */
+static int FN(wide_suits)(int ta, fm_int m, fm_int k, fm_int lda, const KERNEL *wide)
+{
+    if (k < 16)
+        return 1;
+    return m <= wide->smr && (ta || lda * (fm_int)sizeof(T) % 4096 != 0);
+}
+
 static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
                        const T *A, fm_int lda, const T *B, fm_int ldb, T beta, T *C,
                        fm_int ldc, const fm_epilogue *ep, int n_threads, int standalone)
@@ -431,8 +447,11 @@ static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
                               : fm_threads_for(work_ns, n_threads);
     const int path = fm_gemm_get_path();
     if (path == FM_GEMM_PATH_UNPACKED ||
-        (path == FM_GEMM_PATH_AUTO && FN(sup_suits)(ta, tb, m, n, k, kn)))
-        return FN(sup_gemm)(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, nt, kn);
+        (path == FM_GEMM_PATH_AUTO && FN(sup_suits)(ta, tb, m, n, k, kn))) {
+        const KERNEL *wide = KERNEL_WIDE();
+        return FN(sup_gemm)(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, nt,
+                            wide && FN(wide_suits)(ta, m, k, lda, wide) ? wide : kn);
+    }
     FN(gemm_ctx) g = {ta, tb, m, n, k, alpha, beta, A, lda, B, ldb, C, ldc, ep, kn,
                       NULL, NULL, 0};
     /* A thin C (n well below NR) wastes most of each register tile; the same

@@ -33,6 +33,9 @@
 #define FM_PREFETCH(p) ((void)0)
 #endif
 
+/* Whether this CPU executes 512-bit FMAs as two 256-bit halves (AMD Zen 4). */
+int fm_cpu_splits_512bit_fma(void);
+
 #if defined(_MSC_VER)
 #define FM_THREAD_LOCAL __declspec(thread)
 #else

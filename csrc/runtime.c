@@ -47,14 +47,15 @@ static unsigned fm_cpu_family(void)
 #endif
 
 /* AMD Zen 4 (family 19h; its Zen 3 siblings lack AVX-512) runs each 512-bit FMA
- * as two 256-bit halves, so AVX-512 doubles no arithmetic there. Measured on a
- * Zen 4 core (benchmarks/RESULTS.md): the two paths are within a few percent;
- * the AVX2 GEMM is as fast or faster on large products, and training workload
- * (c) ran 1.06-1.07x faster on it (one thread), (a) 2-5% slower. */
-static int splits_512bit_fma(void)
+ * as two 256-bit halves, so AVX-512 doubles no arithmetic there; the GEMM
+ * dispatcher then mixes tiles (gemm_dispatch.c). */
+int fm_cpu_splits_512bit_fma(void)
 {
 #if FM_X86_SIMD
-    return __builtin_cpu_is("amd") && fm_cpu_family() == 0x19;
+    static int splits = -1;  /* benign race: every thread computes the same */
+    if (splits < 0)
+        splits = __builtin_cpu_is("amd") && fm_cpu_family() == 0x19;
+    return splits;
 #else
     return 0;
 #endif
@@ -66,7 +67,7 @@ static void isa_init(void)
         return;
     /* Benign race: every thread computes the same values. */
     g_isa_best = detect_isa();
-    g_isa_active = g_isa_best == FM_ISA_AVX512 && splits_512bit_fma() ? FM_ISA_AVX2 : g_isa_best;
+    g_isa_active = g_isa_best;
     g_isa_ready = 1;
 }
 

@@ -4,6 +4,9 @@
 cdef extern from "gemm.h" nogil:
     void fm_gemm_set_path(int path)
     int fm_gemm_get_path()
+    int fm_cpu_splits_512bit_fma()
+    void fm_gemm_set_full_avx512(int on)
+    int fm_gemm_mixes_tiles()
 
 GEMM_PATHS = ("auto", "packed", "unpacked")
 
@@ -15,6 +18,22 @@ def gemm_set_path(str name):
 
 def gemm_get_path():
     return GEMM_PATHS[fm_gemm_get_path()]
+
+
+def cpu_splits_512bit_fma():
+    """Whether this CPU runs 512-bit FMAs as two halves (Zen 4): its AVX-512 path's
+    GEMM then mixes AVX2 and AVX-512 tiles (csrc/gemm.h)."""
+    return bool(fm_cpu_splits_512bit_fma())
+
+
+def gemm_set_full_avx512(bint on):
+    """Make the AVX-512 path's GEMM use its own kernels throughout, also where it
+    would mix tiles (tests and benchmarks cover both)."""
+    fm_gemm_set_full_avx512(on)
+
+
+def gemm_mixes_tiles():
+    return bool(fm_gemm_mixes_tiles())
 
 
 def gemm_epilogue(cnp.ndarray c not None, cnp.ndarray a not None, cnp.ndarray b not None,

@@ -16,8 +16,7 @@ LATE_THREAD_GUARD = (300000.0, 0.25, 2)  # csrc/runtime.c's defaults
 
 
 def supported_isas():
-    """Every ISA path this CPU can run (the default may be a lower one: AVX2 on
-    Zen 4, where AVX-512 halves are split; both are tested)."""
+    """Every ISA path this CPU can run (the default is the best one; all are tested)."""
     if not HAVE_C:
         return []
     return list(ALL_ISAS[: ALL_ISAS.index(_config._kernels.isa_best()) + 1])

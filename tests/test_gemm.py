@@ -14,6 +14,28 @@ ODD_SHAPES = [(1, 1, 1), (1, 7, 1), (7, 1, 7), (2, 3, 5), (13, 17, 19), (15, 33,
               (33, 64, 65), (97, 5, 257), (1, 300, 513), (300, 1, 2), (170, 260, 4099)]
 
 
+def gemm_isas():
+    """conftest's ISAs, and on a CPU whose AVX-512 path mixes AVX2 and AVX-512
+    tiles (Zen 4, csrc/gemm.h) that path again with AVX-512's own kernels only."""
+    isas = supported_isas()
+    if "avx512" in isas and fastmlp._config._kernels.cpu_splits_512bit_fma():
+        isas.append("avx512-full")
+    return isas or ["none"]
+
+
+@pytest.fixture(params=gemm_isas())
+def isa(request):
+    if request.param == "none":
+        pytest.skip("the compiled extension is not built")
+    kernels = fastmlp._config._kernels
+    old = kernels.isa_active()
+    fastmlp._config.set_isa(request.param.split("-")[0])
+    kernels.gemm_set_full_avx512(request.param == "avx512-full")
+    yield request.param
+    kernels.gemm_set_full_avx512(False)
+    fastmlp._config.set_isa(old)
+
+
 def operands(rng, m, k, n, dtype, trans_a, trans_b):
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
@@ -344,6 +366,31 @@ def test_a_row_is_the_same_whatever_the_batch(rng, dtype, isa):
             part = kernels.gemm(np.empty((rows.stop - rows.start, n), dtype), np.ascontiguousarray(a[rows]), b,
                                 1.0, 0.0, False, False, 1)
             np.testing.assert_array_equal(part, full[rows])
+
+
+@requires_c
+@pytest.mark.parametrize("m,k,n,trans_a", [(784, 10, 30, True), (2048, 10, 10, True), (10, 784, 30, False),
+                                           (14, 784, 64, False), (256, 10, 30, False), (3, 50, 70, False),
+                                           (10, 1000, 9, False), (20, 300, 100, False)], ids=str)
+def test_mixed_tiles_give_the_avx2_bits(rng, dtype, m, k, n, trans_a):
+    # where the AVX-512 path mixes tiles (Zen 4), small problems take the
+    # 14-row AVX-512 tile and the rest AVX2's; every element is the same chain
+    # over the same k slices as on the AVX2 path
+    kernels = fastmlp._config._kernels
+    if "avx512" not in supported_isas() or not kernels.cpu_splits_512bit_fma():
+        pytest.skip("this CPU's AVX-512 path does not mix tiles")
+    a, b = operands(rng, m, k, n, dtype, trans_a, False)
+    old = kernels.isa_active()
+    got = {}
+    try:
+        for name in ("avx2", "avx512"):
+            fastmlp._config.set_isa(name)
+            assert kernels.gemm_mixes_tiles() == (name == "avx512")
+            got[name] = kernels.gemm(np.empty((m, n), dtype), a, b, 1.0, 0.0, trans_a, False, 1)
+    finally:
+        fastmlp._config.set_isa(old)
+    np.testing.assert_array_equal(got["avx512"], got["avx2"])
+    assert_close(got["avx512"], expected(a, b, trans_a, False), k, dtype)
 
 
 @requires_c
