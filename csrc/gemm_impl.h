@@ -420,10 +420,11 @@ static int FN(sup_suits)(int ta, int tb, fm_int m, fm_int n, fm_int k, const KER
  * split 512-bit FMAs). Alternating hot loops on a Zen 4 core, 6x16 vs 14x32,
  * float32 (benchmarks/RESULTS.md): a small k, where each tile's set-up and
  * stores weigh against ~k FMAs per row (784x10x30 A^T 6.1 -> 5.7 us, 2048x10x10
- * A^T 10.3 -> 6.9, 256x10x30 2.35 -> 2.14; k = 16 and 32 even); up to 14 rows,
- * which the wide tile takes in one pass over B (14x784x64 15.4 -> 12.9 us),
- * unless they lie a multiple of 4 KiB apart: 14 such rows share one set of the
- * 8-way L1 (10x2048x10 6.4 -> 7.0-9.4 us). */
+ * A^T 10.3 -> 7.1, 256x10x30 2.3 -> 2.2; k = 16 and 32 even); up to 14 rows,
+ * which the wide tile takes in one pass over B (14x784x64 16.0 -> 12.7 us,
+ * 10x784x30 5.3 -> 5.0), unless they lie a multiple of 4 KiB apart: 14 such
+ * rows share one set of the 8-way L1 (10x2048x10 6.4 -> 7.0-9.4 us). float64
+ * takes the same rule, unmeasured. */
 static int FN(wide_suits)(int ta, fm_int m, fm_int k, fm_int lda, const KERNEL *wide)
 {
     if (k < 16)
