@@ -37,26 +37,17 @@ static const fm_dgemm_kernel dgemm_avx512 = {"avx512 14x16", 14, 16, 112, 256, 4
                                              fm_dgemm_pack_a_avx512, fm_dgemm_pack_b_avx512,
                                              14, 16, fm_dgemm_sup_avx512_14x16, 1,
                                              192, fm_dgemm_gemv_avx512};
-/* The AVX-512 path on a CPU that splits 512-bit FMAs (gemm.h): AVX2's tables,
- * and for small unpacked problems the same with AVX-512's 14-row tile. */
-#define SPLIT_NAME_F32 "avx2 6x16 + avx512 14x32 unpacked"
-#define SPLIT_NAME_F64 "avx2 6x8 + avx512 14x16 unpacked"
-static const fm_sgemm_kernel sgemm_split = {SPLIT_NAME_F32, 6, 16, 144, 256, 4080,
-                                            fm_sgemm_ukr_avx2_6x16,
-                                            fm_sgemm_pack_a_avx2, fm_sgemm_pack_b_avx2,
-                                            6, 16, fm_sgemm_sup_avx2_6x16, 1,
-                                            104, fm_sgemm_gemv_avx2};
-static const fm_sgemm_kernel sgemm_split_wide = {SPLIT_NAME_F32, 6, 16, 144, 256, 4080,
+/* The AVX-512 path on a CPU that splits 512-bit FMAs (gemm.h) takes AVX2's
+ * tables, and for small unpacked problems these: AVX2's with AVX-512's 14-row
+ * tile (their names are the mixed path's, for show_config). */
+static const fm_sgemm_kernel sgemm_split_wide = {"avx2 6x16 + avx512 14x32 unpacked",
+                                                 6, 16, 144, 256, 4080,
                                                  fm_sgemm_ukr_avx2_6x16,
                                                  fm_sgemm_pack_a_avx2, fm_sgemm_pack_b_avx2,
                                                  14, 32, fm_sgemm_sup_avx512_14x32, 1,
                                                  104, fm_sgemm_gemv_avx2};
-static const fm_dgemm_kernel dgemm_split = {SPLIT_NAME_F64, 6, 8, 96, 256, 4080,
-                                            fm_dgemm_ukr_avx2_6x8,
-                                            fm_dgemm_pack_a_avx2, fm_dgemm_pack_b_avx2,
-                                            6, 8, fm_dgemm_sup_avx2_6x8, 1,
-                                            52, fm_dgemm_gemv_avx2};
-static const fm_dgemm_kernel dgemm_split_wide = {SPLIT_NAME_F64, 6, 8, 96, 256, 4080,
+static const fm_dgemm_kernel dgemm_split_wide = {"avx2 6x8 + avx512 14x16 unpacked",
+                                                 6, 8, 96, 256, 4080,
                                                  fm_dgemm_ukr_avx2_6x8,
                                                  fm_dgemm_pack_a_avx2, fm_dgemm_pack_b_avx2,
                                                  14, 16, fm_dgemm_sup_avx512_14x16, 1,
@@ -85,7 +76,7 @@ const fm_sgemm_kernel *fm_sgemm_kernel_active(void)
 {
 #if FM_X86_SIMD
     switch (fm_isa_active()) {
-    case FM_ISA_AVX512: return fm_gemm_mixes_tiles() ? &sgemm_split : &sgemm_avx512;
+    case FM_ISA_AVX512: return fm_gemm_mixes_tiles() ? &sgemm_avx2 : &sgemm_avx512;
     case FM_ISA_AVX2: return &sgemm_avx2;
     default: break;
     }
@@ -97,7 +88,7 @@ const fm_dgemm_kernel *fm_dgemm_kernel_active(void)
 {
 #if FM_X86_SIMD
     switch (fm_isa_active()) {
-    case FM_ISA_AVX512: return fm_gemm_mixes_tiles() ? &dgemm_split : &dgemm_avx512;
+    case FM_ISA_AVX512: return fm_gemm_mixes_tiles() ? &dgemm_avx2 : &dgemm_avx512;
     case FM_ISA_AVX2: return &dgemm_avx2;
     default: break;
     }
@@ -128,11 +119,13 @@ fm_gemm_info fm_gemm_query(int is_double)
     fm_gemm_info info;
     if (is_double) {
         const fm_dgemm_kernel *kd = fm_dgemm_kernel_active();
-        info.name = kd->name; info.mr = kd->mr; info.nr = kd->nr;
+        const fm_dgemm_kernel *wide = fm_dgemm_kernel_wide();
+        info.name = wide ? wide->name : kd->name; info.mr = kd->mr; info.nr = kd->nr;
         info.mc = kd->mc; info.kc = kd->kc; info.nc = kd->nc;
     } else {
         const fm_sgemm_kernel *ks = fm_sgemm_kernel_active();
-        info.name = ks->name; info.mr = ks->mr; info.nr = ks->nr;
+        const fm_sgemm_kernel *wide = fm_sgemm_kernel_wide();
+        info.name = wide ? wide->name : ks->name; info.mr = ks->mr; info.nr = ks->nr;
         info.mc = ks->mc; info.kc = ks->kc; info.nc = ks->nc;
     }
     return info;

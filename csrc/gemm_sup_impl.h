@@ -126,39 +126,42 @@ FM_INLINE TARGET void FN(sup_walk)(fm_int k, const T *a, fm_int rs_a, fm_int cs_
                                    fm_int ldb, T *c, fm_int ldc, T alpha, T beta, int rows,
                                    int cols)
 {
+#define SUP_CASE(m) \
+    case m: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, m); break;
     for (; rows > 0; rows -= MR, a += MR * rs_a, c += MR * ldc)
         switch (rows < MR ? rows : MR) {
-        case 1: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 1); break;
-        case 2: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 2); break;
-        case 3: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 3); break;
-        case 4: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 4); break;
-        case 5: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 5); break;
+        SUP_CASE(1)
+        SUP_CASE(2)
+        SUP_CASE(3)
+        SUP_CASE(4)
+        SUP_CASE(5)
 #if MR > 6
-        case 6: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 6); break;
+        SUP_CASE(6)
 #endif
 #if MR > 7
-        case 7: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 7); break;
+        SUP_CASE(7)
 #endif
 #if MR > 8
-        case 8: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 8); break;
+        SUP_CASE(8)
 #endif
 #if MR > 9
-        case 9: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 9); break;
+        SUP_CASE(9)
 #endif
 #if MR > 10
-        case 10: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 10); break;
+        SUP_CASE(10)
 #endif
 #if MR > 11
-        case 11: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 11); break;
+        SUP_CASE(11)
 #endif
 #if MR > 12
-        case 12: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 12); break;
+        SUP_CASE(12)
 #endif
 #if MR > 13
-        case 13: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, 13); break;
+        SUP_CASE(13)
 #endif
         default: FN(sup_rows)(k, a, rs_a, cs_a, b, ldb, c, ldc, alpha, beta, cols, MR); break;
         }
+#undef SUP_CASE
 }
 
 /* One row of C over NVV vectors of columns (PARTIAL: the last one partial,
