@@ -40,7 +40,46 @@ FM_INLINE int finite_f64_body(const double *FM_RESTRICT x, fm_int n)
     return !bad;
 }
 
+/* rows idx[0..m) of X (d elements each) copied one after another into dst, and 1
+ * when every copied value is finite: a training batch's gather checks its rows in
+ * the same pass (the bits are in registers anyway), where a scan of its own over the
+ * gathered rows cost ~0.5 us of a ~18 us step in workload (a) */
+FM_INLINE int gather_finite_f32_body(float *FM_RESTRICT dst, const float *FM_RESTRICT X,
+                                     const int64_t *idx, fm_int m, fm_int d)
+{
+    uint32_t bad = 0;
+    for (fm_int i = 0; i < m; i++) {
+        const float *FM_RESTRICT src = X + idx[i] * d;
+        float *FM_RESTRICT out = dst + i * d;
+        for (fm_int j = 0; j < d; j++) {
+            uint32_t u;
+            memcpy(&u, src + j, sizeof u);
+            memcpy(out + j, &u, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+    }
+    return !bad;
+}
+
+FM_INLINE int gather_finite_f64_body(double *FM_RESTRICT dst, const double *FM_RESTRICT X,
+                                     const int64_t *idx, fm_int m, fm_int d)
+{
+    uint64_t bad = 0;
+    for (fm_int i = 0; i < m; i++) {
+        const double *FM_RESTRICT src = X + idx[i] * d;
+        double *FM_RESTRICT out = dst + i * d;
+        for (fm_int j = 0; j < d; j++) {
+            uint64_t u;
+            memcpy(&u, src + j, sizeof u);
+            memcpy(out + j, &u, sizeof u);
+            bad |= (u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
+        }
+    }
+    return !bad;
+}
+
 typedef int (*finite_fn)(const void *x, fm_int n);
+typedef int (*gather_fn)(void *dst, const void *X, const int64_t *idx, fm_int m, fm_int d);
 
 static int finite_f32_generic(const void *x, fm_int n)
 {
@@ -52,7 +91,41 @@ static int finite_f64_generic(const void *x, fm_int n)
     return finite_f64_body(x, n);
 }
 
+static int gather_finite_f32_generic(void *dst, const void *X, const int64_t *idx, fm_int m, fm_int d)
+{
+    return gather_finite_f32_body(dst, X, idx, m, d);
+}
+
+static int gather_finite_f64_generic(void *dst, const void *X, const int64_t *idx, fm_int m, fm_int d)
+{
+    return gather_finite_f64_body(dst, X, idx, m, d);
+}
+
 #if FM_X86_SIMD
+FM_TARGET_AVX2 static int gather_finite_f32_avx2(void *dst, const void *X, const int64_t *idx, fm_int m,
+                                                 fm_int d)
+{
+    return gather_finite_f32_body(dst, X, idx, m, d);
+}
+
+FM_TARGET_AVX2 static int gather_finite_f64_avx2(void *dst, const void *X, const int64_t *idx, fm_int m,
+                                                 fm_int d)
+{
+    return gather_finite_f64_body(dst, X, idx, m, d);
+}
+
+FM_TARGET_AVX512 static int gather_finite_f32_avx512(void *dst, const void *X, const int64_t *idx, fm_int m,
+                                                     fm_int d)
+{
+    return gather_finite_f32_body(dst, X, idx, m, d);
+}
+
+FM_TARGET_AVX512 static int gather_finite_f64_avx512(void *dst, const void *X, const int64_t *idx, fm_int m,
+                                                     fm_int d)
+{
+    return gather_finite_f64_body(dst, X, idx, m, d);
+}
+
 FM_TARGET_AVX2 static int finite_f32_avx2(const void *x, fm_int n)
 {
     return finite_f32_body(x, n);
@@ -72,6 +145,18 @@ static finite_fn pick(int is_f64)
         return is_f64 ? finite_f64_avx2 : finite_f32_avx2;
 #endif
     return is_f64 ? finite_f64_generic : finite_f32_generic;
+}
+
+int fm_gather_rows_finite(void *dst, const void *X, const int64_t *idx, fm_int m, fm_int d, int is_f64)
+{
+    gather_fn fn = is_f64 ? gather_finite_f64_generic : gather_finite_f32_generic;
+#if FM_X86_SIMD
+    if (fm_isa_active() == FM_ISA_AVX512)
+        fn = is_f64 ? gather_finite_f64_avx512 : gather_finite_f32_avx512;
+    else if (fm_isa_active() == FM_ISA_AVX2)
+        fn = is_f64 ? gather_finite_f64_avx2 : gather_finite_f32_avx2;
+#endif
+    return fn(dst, X, idx, m, d);
 }
 
 typedef struct {

@@ -355,10 +355,12 @@ void fm_train_plan_free(fm_train_plan *plan);
  * it). Returns the batches completed, with *status 0; it stops early with *status 1
  * at a batch whose loss is not finite (before its backward; its BatchNorm running
  * statistics restored, its forward's dropout counter kept, as fit does; losses[i]
- * holds that loss), or -1 when a kernel cannot allocate its workspace. */
+ * holds that loss), or -1 when a kernel cannot allocate its workspace. check_x != 0:
+ * each batch's input rows are checked first, and a batch holding NaN or Inf stops
+ * the run with *status 2 before anything of that batch is computed. */
 fm_int fm_train_plan_run(fm_train_plan *plan, const void *X, const void *T, const int64_t *labels,
                          const int64_t *order, const fm_int *starts, fm_int b0, fm_int n_batches,
-                         double *losses, fm_int *correct, int *status, int n_threads);
+                         double *losses, fm_int *correct, int check_x, int *status, int n_threads);
 /* -- inference chains (infer.c) -- */
 
 /* One step of an inference chain; the arrays are the layers' own (read only).

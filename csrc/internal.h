@@ -103,4 +103,8 @@ void fm_aligned_free(void *p);
 #define FM_WORKSPACE_SLOTS 4
 void *fm_workspace(int slot, size_t bytes);
 
+/* Rows idx[0..m) of X (d elements each, float or double) copied one after another
+ * into dst; 1 when every value copied is finite, else 0 (checks.c). */
+int fm_gather_rows_finite(void *dst, const void *X, const int64_t *idx, fm_int m, fm_int d, int is_f64);
+
 #endif /* FASTMLP_INTERNAL_H */

@@ -333,7 +333,7 @@ static void prefetch_rest(row_prefetch *f)
 
 fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const int64_t *labels,
                          const int64_t *order, const fm_int *starts, fm_int b0, fm_int n_batches,
-                         double *losses, fm_int *correct, int *status, int nt)
+                         double *losses, fm_int *correct, int check_x, int *status, int nt)
 {
     size_t es = p->is_double ? sizeof(double) : sizeof(float);
     size_t xrow = (size_t)p->d_x * es, trow = (size_t)p->d_t * es;
@@ -348,8 +348,16 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
         /* the batch: rows gathered in the shuffled order, or a slice */
         if (order) {
             const int64_t *idx = order + s;
-            for (i = 0; i < m; i++)
-                memcpy((char *)p->xb + i * xrow, (const char *)X + idx[i] * xrow, xrow);
+            if (check_x) {
+                /* fit left X's NaN/Inf check to the epoch's own pass over the rows */
+                if (!fm_gather_rows_finite(p->xb, X, idx, m, p->d_x, p->is_double)) {
+                    *status = 2;
+                    return b;
+                }
+            } else {
+                for (i = 0; i < m; i++)
+                    memcpy((char *)p->xb + i * xrow, (const char *)X + idx[i] * xrow, xrow);
+            }
             if (p->loss == FM_PLAN_LABELS) {
                 for (i = 0; i < m; i++) ((int64_t *)p->tb)[i] = ((const int64_t *)T)[idx[i]];
             } else {
@@ -372,6 +380,11 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
             t = p->loss == FM_PLAN_LABELS ? (const void *)((const int64_t *)T + s)
                                           : (const void *)((const char *)T + s * trow);
             lb = labels ? labels + s : NULL;
+            if (check_x && !(p->is_double ? fm_all_finite_f64(x, m * p->d_x, 1)
+                                          : fm_all_finite_f32(x, m * p->d_x, 1))) {
+                *status = 2;
+                return b;
+            }
         }
         /* forward, keeping the running statistics this batch started from */
         for (l = 0; l < nl; l++) {

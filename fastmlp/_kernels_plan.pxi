@@ -68,7 +68,7 @@ cdef extern from "fastmlp.h" nogil:
     fm_int fm_train_plan_run(fm_train_plan *plan, const void *X, const void *T,
                              const int64_t *labels, const int64_t *order, const fm_int *starts,
                              fm_int b0, fm_int n_batches, double *losses, fm_int *correct,
-                             int *status, int n_threads)
+                             int check_x, int *status, int n_threads)
 
 
 PLAN_OPS = {"dense": FM_PLAN_DENSE, "act": FM_PLAN_ACT, "softmax": FM_PLAN_SOFTMAX,
@@ -87,7 +87,7 @@ cdef class TrainPlan:
     cdef void **ptrs            # params, grads, state0..2: 5 rows of n_params
     cdef fm_int *sizes
     cdef readonly fm_int last_done      # batches the last run() completed
-    cdef readonly int last_status       # its status: 0, 1 non-finite loss, -1 no memory
+    cdef readonly int last_status       # its status: 0, 1 non-finite loss, 2 non-finite input (check_x), -1 no memory
 
     def __cinit__(self, list layers not None, bint is_double, fm_int cap, fm_int d_x, fm_int d_t,
                   str loss not None):
@@ -218,7 +218,8 @@ cdef class TrainPlan:
 
     def run(self, cnp.ndarray X not None, cnp.ndarray T not None, labels, order,
             cnp.ndarray starts not None, fm_int b0, fm_int n_batches,
-            cnp.ndarray losses not None, cnp.ndarray correct not None, int n_threads):
+            cnp.ndarray losses not None, cnp.ndarray correct not None, int n_threads,
+            bint check_x=False):
         """Batches b0..b0+n_batches-1 (see fm_train_plan_run); the batches done and the
         status are kept in last_done / last_status before anything can interrupt."""
         cdef const void *px = cnp.PyArray_DATA(X)
@@ -234,7 +235,7 @@ cdef class TrainPlan:
         self.last_status = 0
         with nogil:
             done = fm_train_plan_run(&self.plan, px, pt, pl, po, ps, b0, n_batches, pv, pc,
-                                     &status, n_threads)
+                                     check_x, &status, n_threads)
         self.last_done = done
         self.last_status = status
         if status < 0:

@@ -252,9 +252,11 @@ class Trainer:
             elif spec["op"] == "batchnorm":
                 layer.num_batches_tracked += forwards
 
-    def run_epoch(self, order, batch_cbs):
+    def run_epoch(self, order, batch_cbs, check_x=False):
         """One epoch's batches: (loss_sum, correct, failure) as fit's loop computes
-        them; failure is (batch, loss) for a non-finite loss, else None."""
+        them; failure is (batch, loss) for a non-finite loss, else None. check_x:
+        each batch's rows are checked before use, and a batch holding NaN or Inf
+        stops the epoch with failure (batch, None), nothing of it computed."""
         with self.model._step_lock:
             self._follow_model()
         model, plan = self.model, self.plan
@@ -277,10 +279,10 @@ class Trainer:
                 self._sync_in()
                 try:
                     plan.run(self.X, self.y, self.labels, order, self.starts, b, k,
-                             self.losses[b:], self.correct[b:], n_threads)
+                             self.losses[b:], self.correct[b:], n_threads, check_x)
                 finally:  # even on Ctrl-C: the counters follow the batches done
-                    done, failed = plan.last_done, plan.last_status == 1
-                    self._sync_out(done + failed)
+                    done, status = plan.last_done, plan.last_status
+                    self._sync_out(done + (status == 1))
             if done:
                 self.batch_seconds = (time.perf_counter() - t0) / done
             if batch_cbs:
@@ -289,8 +291,8 @@ class Trainer:
                     for cb in batch_cbs:
                         cb.on_batch_end(i, logs)
             b += done
-            if failed:
-                failure = (b, float(self.losses[b]))
+            if status:
+                failure = (b, float(self.losses[b]) if status == 1 else None)
                 break
         if b:
             # fit's loop adds loss * size batch by batch from 0.0; add.accumulate adds in

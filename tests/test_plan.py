@@ -367,3 +367,143 @@ def test_interrupt_between_chunks_keeps_counters_in_step(monkeypatch):
     done = opt._step
     assert done == _plan.FIRST_CHUNK
     assert _counters(model) == [("batches", done), ("calls", done)]
+
+
+# ------------------------------------------------ X's NaN/Inf check in the first epoch
+# With no callbacks, no progress output and a model small beside X, fit leaves X's
+# NaN/Inf check to the plan's first epoch (Sequential._defers_finite_check); a batch
+# with a bad row puts back everything fit changed, and fit raises the usual error.
+
+def _wide_data(n=600, d=40, seed=2, dtype=np.float32):
+    return _data(n=n, d=d, classes=3, seed=seed, dtype=dtype)
+
+
+def _deferred_fit_raises(model, X, y, match, monkeypatch, **kw):
+    """fit raises `match` from the deferred check; returns the plan's epoch results."""
+    epochs = []
+    real = _plan.Trainer.run_epoch
+
+    def run_epoch(self, *a, **k):
+        epochs.append((k.get("check_x"), real(self, *a, **k)))
+        return epochs[-1][1]
+
+    monkeypatch.setattr(_plan.Trainer, "run_epoch", run_epoch)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y, verbose=0, **kw)
+    monkeypatch.undo()
+    assert epochs and epochs[0][0], "the check was not left to the plan"
+    return epochs
+
+
+def _snapshot(model, opt):
+    return (model.state_dict(), [g.copy() for g in model.gradients()], opt.state_dict(), opt._step,
+            getattr(opt, "_first", None), opt.lr, _counters(model), repr(model.loss), model.optimizer is opt,
+            model.optimizer is None, model.epochs_trained, opt.state is None)
+
+
+def _same_snapshot(a, b):
+    (sa, ga, oa, *rest_a), (sb, gb, ob, *rest_b) = a, b
+    assert list(sa) == list(sb)
+    for k in sa:
+        _assert_same(sa[k], sb[k], k)
+    for u, v in zip(ga, gb):
+        _assert_same(u, v, "gradient")
+    assert oa["param_groups"] == ob["param_groups"] and list(oa["state"]) == list(ob["state"])
+    for i in oa["state"]:
+        for k, v in oa["state"][i].items():
+            if isinstance(v, np.ndarray):
+                _assert_same(v, ob["state"][i][k], f"{i}.{k}")
+            else:
+                assert v == ob["state"][i][k]
+    assert rest_a == rest_b
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("opt", ["sgd", "sgd_momentum", "adam"])
+def test_nonfinite_rows_found_in_the_first_epoch_change_nothing(opt, shuffle, dtype, n_threads, monkeypatch):
+    X, y = _wide_data(dtype=dtype)
+
+    def make():
+        return fastmlp.MLP([40, 6, 3], activation="relu", batchnorm=True, dropout=0.2, dtype=dtype.name,
+                           seed=5)
+
+    model, twin = make(), make()
+    o1, o2 = OPTIMIZERS[opt](), OPTIMIZERS[opt]()
+    if opt == "adam":  # an optimizer with state from an earlier fit, and one without any
+        for m, o in ((model, o1), (twin, o2)):
+            m.fit(X, y, epochs=1, batch_size=16, optimizer=o, verbose=0)
+    before = _snapshot(model, o1)
+    bad = X.copy()
+    bad[len(X) - 3, 7] = np.nan  # the last batch without shuffling
+    epochs = _deferred_fit_raises(model, bad, y, r"X contains non-finite values: 1 NaN and 0 Inf",
+                                  monkeypatch, epochs=3, batch_size=16, optimizer=o1, shuffle=shuffle)
+    batch, loss = epochs[0][1][2]
+    assert loss is None and (shuffle or batch == -(-len(X) // 16) - 1)
+    _same_snapshot(_snapshot(model, o1), before)
+    # nothing hidden moved either: training on goes as if the bad fit never happened
+    for m, o in ((model, o1), (twin, o2)):
+        m.fit(X, y, epochs=2, batch_size=16, optimizer=o, verbose=0, shuffle=shuffle)
+    _same_snapshot(_snapshot(model, o1), _snapshot(twin, o2))
+
+
+def test_deferred_check_names_a_conversion_overflow(monkeypatch):
+    X, y = _wide_data(dtype=np.float64)
+    X[-1, 0] = 1e300  # finite in float64, inf in the model's float32
+    model = fastmlp.MLP([40, 6, 3], seed=5)
+    before = model.state_dict()
+    with np.errstate(over="ignore"):
+        _deferred_fit_raises(model, X, y, r"X \(converted to float32\) contains non-finite values: 0 NaN and 1 Inf",
+                             monkeypatch, epochs=1, batch_size=16, shuffle=False)
+    assert model.optimizer is None and model.loss is None
+    for k, v in model.state_dict().items():
+        _assert_same(v, before[k], k)
+
+
+def test_deferred_check_when_the_loss_fails_before_the_bad_row(monkeypatch):
+    # batch 0 overflows the loss (status 1) before the plan reaches the NaN row:
+    # still X's error, and nothing changed (not the non-finite loss warning)
+    X, y = _wide_data()
+    X[:16] = 3e38  # x @ W overflows
+    X[-1, 3] = -np.inf
+    model = fastmlp.MLP([40, 6, 3], activation="relu", seed=5)
+    before = model.state_dict()
+    epochs = _deferred_fit_raises(model, X, y, r"1 NaN and 0 Inf|0 NaN and 1 Inf", monkeypatch, epochs=2,
+                                  batch_size=16, shuffle=False, optimizer=optim.SGD(lr=0.1))
+    assert epochs[0][1][2][0] == 0 and epochs[0][1][2][1] is not None
+    for k, v in model.state_dict().items():
+        _assert_same(v, before[k], k)
+
+
+def test_checked_first_when_anything_would_see_the_epoch(monkeypatch, capsys):
+    X, y = _wide_data()
+    X[-1, 3] = np.nan
+    seen = []
+    monkeypatch.setattr(_plan, "build", lambda *a, **k: seen.append(1))
+    msg = r"X contains non-finite values: 1 NaN and 0 Inf"
+    for kw in (dict(verbose=2), dict(verbose=0, callbacks=[callbacks.EarlyStopping(monitor="loss")]),
+               dict(verbose=0, epochs=0), dict(verbose=0, validation_split=0.1)):
+        model = fastmlp.MLP([40, 6, 3], seed=5)
+        with pytest.raises(ValueError, match=msg):
+            model.fit(X, y, **{"epochs": 1, **kw})
+        assert model.optimizer is None
+    assert not seen and capsys.readouterr().out == ""
+    # a model whose copies would not be small beside X: X is checked first too
+    with pytest.raises(ValueError, match=msg):
+        fastmlp.MLP([40, 200, 3], seed=5).fit(X, y, verbose=0)
+    assert not seen
+
+
+def test_deferred_check_without_a_plan_checks_before_training(monkeypatch):
+    # track_gradients needs fit's Python loop: X is checked once the plan is refused
+    X, y = _wide_data()
+    X[5, 5] = np.inf
+    model = fastmlp.MLP([40, 6, 3], seed=5)
+    opt = optim.Adam()
+    trained, built = [], []
+    real = _plan.build
+    monkeypatch.setattr(_plan, "build", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    monkeypatch.setattr(model, "_forward", lambda *a: trained.append(1))
+    with pytest.raises(ValueError, match=r"X contains non-finite values: 0 NaN and 1 Inf"):
+        model.fit(X, y, verbose=0, optimizer=opt, track_gradients=True)
+    assert built == [None] and not trained
+    assert model.optimizer is None and model.loss is None and opt.state is None
