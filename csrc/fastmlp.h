@@ -77,17 +77,6 @@ int fm_dgemm_ex(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, double a
                 const double *A, fm_int lda, const double *B, fm_int ldb, double beta,
                 double *C, fm_int ldc, const fm_epilogue *ep, int n_threads);
 
-/* As fm_sgemm_ex / fm_dgemm_ex, for a product computed on its own (fastmlp.ops.gemm)
- * rather than inside a training step or an inference chain: it takes several
- * threads from a tenth of the work the others wait for (~2 MFLOP instead of ~20),
- * as its operands are not the ones the calling thread just wrote. Same bits. */
-int fm_sgemm_standalone(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, float alpha,
-                        const float *A, fm_int lda, const float *B, fm_int ldb, float beta,
-                        float *C, fm_int ldc, const fm_epilogue *ep, int n_threads);
-int fm_dgemm_standalone(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, double alpha,
-                        const double *A, fm_int lda, const double *B, fm_int ldb, double beta,
-                        double *C, fm_int ldc, const fm_epilogue *ep, int n_threads);
-
 /* The blocking the dispatcher chose, for show_config and benchmarks. */
 typedef struct { const char *name; int mr, nr, mc, kc, nc; } fm_gemm_info;
 fm_gemm_info fm_gemm_query(int is_double);

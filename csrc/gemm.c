@@ -42,7 +42,7 @@ int fm_sgemm_ex(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, float al
                 float *C, fm_int ldc, const fm_epilogue *ep, int n_threads)
 {
     return gemm_ex_f32(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep,
-                       n_threads, 0);
+                       n_threads);
 }
 
 int fm_dgemm_ex(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, double alpha,
@@ -50,7 +50,7 @@ int fm_dgemm_ex(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, double a
                 double *C, fm_int ldc, const fm_epilogue *ep, int n_threads)
 {
     return gemm_ex_f64(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep,
-                       n_threads, 0);
+                       n_threads);
 }
 
 int fm_sgemm(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, float alpha,
@@ -58,7 +58,7 @@ int fm_sgemm(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, float alpha
              fm_int ldc, int n_threads)
 {
     return gemm_ex_f32(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
-                       NULL, n_threads, 0);
+                       NULL, n_threads);
 }
 
 int fm_dgemm(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, double alpha,
@@ -66,21 +66,5 @@ int fm_dgemm(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, double alph
              double *C, fm_int ldc, int n_threads)
 {
     return gemm_ex_f64(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
-                       NULL, n_threads, 0);
-}
-
-int fm_sgemm_standalone(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, float alpha,
-                        const float *A, fm_int lda, const float *B, fm_int ldb, float beta,
-                        float *C, fm_int ldc, const fm_epilogue *ep, int n_threads)
-{
-    return gemm_ex_f32(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep,
-                       n_threads, 1);
-}
-
-int fm_dgemm_standalone(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, double alpha,
-                        const double *A, fm_int lda, const double *B, fm_int ldb, double beta,
-                        double *C, fm_int ldc, const fm_epilogue *ep, int n_threads)
-{
-    return gemm_ex_f64(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep,
-                       n_threads, 1);
+                       NULL, n_threads);
 }

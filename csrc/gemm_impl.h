@@ -434,7 +434,7 @@ static int FN(wide_suits)(int ta, fm_int m, fm_int k, fm_int lda, const KERNEL *
 
 static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
                        const T *A, fm_int lda, const T *B, fm_int ldb, T beta, T *C,
-                       fm_int ldc, const fm_epilogue *ep, int n_threads, int standalone)
+                       fm_int ldc, const fm_epilogue *ep, int n_threads)
 {
     if (m <= 0 || n <= 0)
         return 0;
@@ -444,8 +444,7 @@ static int FN(gemm_ex)(int ta, int tb, fm_int m, fm_int n, fm_int k, T alpha,
     }
     const KERNEL *kn = KERNEL_ACTIVE();
     const double work_ns = 2.0 * (double)m * (double)n * (double)k / FM_GEMM_FLOPS_PER_NS;
-    const int nt = standalone ? fm_threads_for_standalone(work_ns, n_threads)
-                              : fm_threads_for(work_ns, n_threads);
+    const int nt = fm_threads_for_gemm(work_ns, n_threads);
     const int path = fm_gemm_get_path();
     if (path == FM_GEMM_PATH_UNPACKED ||
         (path == FM_GEMM_PATH_AUTO && FN(sup_suits)(ta, tb, m, n, k, kn))) {

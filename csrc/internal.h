@@ -59,21 +59,28 @@ void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void
 int fm_threads_for(double work_ns, int n_threads);
 
 /* The same against a tenth of the threshold (~20 us of work, one thread per
- * ~10 us), for a product a caller computes on its own (fastmlp.ops.gemm).
- * Inside a training step or an inference chain the operands were just written
- * by the calling thread, and a second thread would first fetch its share from
- * that core's cache; there fm_threads_for's bar applies. Measured on 2 Zen 4
- * cores (benchmarks/RESULTS.md, "GEMM"): a 64x784x30 product repeated in a
- * loop is 1.3-1.9x faster split, with a left operand freshly written by the
- * caller 0.8-1.9x, and training workload (b) on 2 threads took 0.27 s per
- * epoch with its 10 MFLOP products split against 0.22 s serial. */
-int fm_threads_for_standalone(double work_ns, int n_threads);
+ * ~10 us), for every GEMM: each thread computes its own block of C, which pays
+ * from far less work than the element-wise kernels need. Measured on 2 Zen 4
+ * cores (benchmarks/RESULTS.md): a 64x784x30 product repeated in a loop is
+ * 1.3-1.9x faster split, with a left operand freshly written by the calling
+ * thread 0.8-1.9x; 2-thread training, alternating processes, s/epoch: (b)
+ * 0.21-0.22 -> 0.17-0.18 (with fm_threads_for_sweep), [784, 128, 128, 10] Adam
+ * batch 32 0.37-0.39 -> 0.30-0.32, [784, 100, 10] SGD batch 64 0.19-0.20 ->
+ * 0.16-0.19. (Until the fifth session products inside a training step kept
+ * fm_threads_for's bar: (b) had measured 0.27 s split against 0.22 s serial
+ * while its Adam update stayed on one thread.) */
+int fm_threads_for_gemm(double work_ns, int n_threads);
+
+/* For a kernel that sweeps the same `bytes` every training step (the optimizer
+ * update): fm_threads_for, or fm_threads_for_gemm's bar when the bytes outgrow
+ * one core's L2. Then on one thread they stream from L3 every step, while split the
+ * same way each step every thread's part stays in its own core's L2: workload
+ * (b)'s Adam (W, dW, m and v: 1.27 MB; 1 MiB L2 per core) on 2 Zen 4 cores made
+ * epochs 0.21 -> 0.175-0.18 s (benchmarks/RESULTS.md, "Training plan"). */
+int fm_threads_for_sweep(double work_ns, double bytes, int n_threads);
 
 /* A GEMM's single-core rate for those estimates, flops per ns: what the AVX2
- * kernels sustain on Zen 3/4 cores (90-105). At 50, a 10 MFLOP product (the
- * forward and dW of workload (b)) counted as 200 us and went to two threads,
- * each re-reading the weights from the other core's cache: training (b) on 2
- * threads took 0.27 s per epoch against 0.22 s serial. */
+ * kernels sustain on Zen 3/4 cores (90-105). */
 #define FM_GEMM_FLOPS_PER_NS 100.0
 
 /* Late-thread guard. A parallel region opens an fm_region before it starts

@@ -65,7 +65,8 @@ static void FN(update)(T *const *p, T *const *s0, T *const *s1, T *const *s2,
     /* ~0.02 ns per byte moved: one core streaming from cache (the team is
      * only woken for work worth tens of microseconds) */
     double bytes = (double)sizeof(T) * (3 + 2 * optim_state_count(kind, c));
-    int nt = fm_threads_for((double)n * bytes * 0.02, n_threads);
+    double swept = (double)n * (double)sizeof(T) * (2 + optim_state_count(kind, c));
+    int nt = fm_threads_for_sweep((double)n * bytes * 0.02, swept, n_threads);
     fm_parallel_for(n, OPTIM_GRAIN, nt, FN(update_chunk), &u);
 }
 

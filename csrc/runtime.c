@@ -12,6 +12,7 @@
 #endif
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
+#include <unistd.h>
 #define FM_HAVE_PTHREAD_KEY 1
 #endif
 
@@ -236,9 +237,32 @@ int fm_threads_for(double work_ns, int n_threads)
     return threads_above(work_ns, n_threads, parallel_min_ns);
 }
 
-int fm_threads_for_standalone(double work_ns, int n_threads)
+int fm_threads_for_gemm(double work_ns, int n_threads)
 {
     return threads_above(work_ns, n_threads, 0.1 * parallel_min_ns);
+}
+
+/* one core's L2 in bytes, asked once (cpuid traps to the hypervisor on a VM);
+ * 512 KiB where the system does not say */
+static double l2_bytes(void)
+{
+    static long long cached;  /* 0: not asked yet */
+    long long b = FM_LOAD_RELAXED(&cached);
+    if (b == 0) {
+        b = 512 * 1024;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+        long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        if (v > 0)
+            b = v;
+#endif
+        FM_STORE_RELAXED(&cached, b);
+    }
+    return (double)b;
+}
+
+int fm_threads_for_sweep(double work_ns, double bytes, int n_threads)
+{
+    return bytes > l2_bytes() ? fm_threads_for_gemm(work_ns, n_threads) : fm_threads_for(work_ns, n_threads);
 }
 
 void fm_parallel_for(fm_int n, fm_int grain, int n_threads, fm_range_fn fn, void *ctx)

@@ -38,14 +38,12 @@ cdef extern from "fastmlp.h" nogil:
         fm_act act
         double act_param
 
-    int fm_sgemm_standalone(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k,
-                            float alpha, const float *A, fm_int lda, const float *B,
-                            fm_int ldb, float beta, float *C, fm_int ldc,
-                            const fm_epilogue *ep, int n_threads)
-    int fm_dgemm_standalone(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k,
-                            double alpha, const double *A, fm_int lda, const double *B,
-                            fm_int ldb, double beta, double *C, fm_int ldc,
-                            const fm_epilogue *ep, int n_threads)
+    int fm_sgemm_ex(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, float alpha,
+                    const float *A, fm_int lda, const float *B, fm_int ldb, float beta,
+                    float *C, fm_int ldc, const fm_epilogue *ep, int n_threads)
+    int fm_dgemm_ex(int trans_a, int trans_b, fm_int m, fm_int n, fm_int k, double alpha,
+                    const double *A, fm_int lda, const double *B, fm_int ldb, double beta,
+                    double *C, fm_int ldc, const fm_epilogue *ep, int n_threads)
 
     ctypedef struct fm_gemm_info:
         const char *name
@@ -116,16 +114,16 @@ cdef int gemm_call(cnp.ndarray c, cnp.ndarray a, cnp.ndarray b, double alpha,
     cdef int rc
     if is_f32(c):
         with nogil:
-            rc = fm_sgemm_standalone(trans_a, trans_b, m, n, k, <float>alpha,
-                                     <const float *>cnp.PyArray_DATA(a), lda,
-                                     <const float *>cnp.PyArray_DATA(b), ldb, <float>beta,
-                                     <float *>cnp.PyArray_DATA(c), n, ep, n_threads)
+            rc = fm_sgemm_ex(trans_a, trans_b, m, n, k, <float>alpha,
+                             <const float *>cnp.PyArray_DATA(a), lda,
+                             <const float *>cnp.PyArray_DATA(b), ldb, <float>beta,
+                             <float *>cnp.PyArray_DATA(c), n, ep, n_threads)
     else:
         with nogil:
-            rc = fm_dgemm_standalone(trans_a, trans_b, m, n, k, alpha,
-                                     <const double *>cnp.PyArray_DATA(a), lda,
-                                     <const double *>cnp.PyArray_DATA(b), ldb, beta,
-                                     <double *>cnp.PyArray_DATA(c), n, ep, n_threads)
+            rc = fm_dgemm_ex(trans_a, trans_b, m, n, k, alpha,
+                             <const double *>cnp.PyArray_DATA(a), lda,
+                             <const double *>cnp.PyArray_DATA(b), ldb, beta,
+                             <double *>cnp.PyArray_DATA(c), n, ep, n_threads)
     if rc != 0:
         raise MemoryError("fastmlp: cannot allocate the GEMM packing workspace")
     return 0

@@ -191,31 +191,91 @@ def test_the_back_off_waits_for_late_threads_in_several_regions_in_a_row(product
         assert kernels.late_thread_backoffs() == before + 2
 
 
-@requires_c
-def test_a_product_on_its_own_splits_from_less_work_than_one_inside_a_layer(rng):
-    # 2*64*784*30 = 3 MFLOP, ~30 us: ops.gemm takes two threads for it, the
-    # dense layer's kernel (a training step's GEMM) keeps it on one; with
-    # every region counted as late, each region shows as one back-off
+def _l2_bytes():
+    """One core's L2 as the kernel reports it (runtime.c asks sysconf, which
+    reads the same CPUID leaves), or None."""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index2/size") as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
+    return int(text.rstrip("KM")) * scale
+
+
+@pytest.fixture
+def count_regions():
+    """counts() -> back-offs since the last count, 0 when no parallel region ran
+    (every region counts as late, and the back-off it starts keeps the next ones
+    serial until counts() ends it); 2 threads."""
     kernels = _config._kernels
     if not kernels.openmp_enabled():
         pytest.skip("built without OpenMP")
-    x = rng.standard_normal((64, 784)).astype(np.float32)
-    W = rng.standard_normal((784, 30)).astype(np.float32)
     old = _config._num_threads
     fastmlp.set_num_threads(2)
+    kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
+    kernels.set_late_thread_guard(0.0, 0.0, 1)
+    last = [kernels.late_thread_backoffs()]
+
+    def counts():
+        now = kernels.late_thread_backoffs()
+        n, last[0] = now - last[0], now
+        kernels.set_late_thread_guard(0.0, 0.0, 1)  # ends a back-off
+        return n
+
     try:
-        kernels.set_parallel_min_ns(PARALLEL_MIN_NS)
-        kernels.set_late_thread_guard(0.0, 0.0, 1)
-        before = kernels.late_thread_backoffs()
-        in_layer = ops.dense_forward(x, W)
-        assert kernels.late_thread_backoffs() == before
-        alone = ops.gemm(x, W)
-        assert kernels.late_thread_backoffs() == before + 1
-        np.testing.assert_array_equal(alone, in_layer)
-        kernels.set_late_thread_guard(0.0, 0.0, 1)  # ends the back-off
-        small = ops.gemm(x[:10], W)  # 0.5 MFLOP: one thread either way
-        assert kernels.late_thread_backoffs() == before + 1
-        np.testing.assert_array_equal(small, in_layer[:10])
+        yield counts
     finally:
         kernels.set_late_thread_guard(*LATE_THREAD_GUARD)
         _config._num_threads = old
+
+
+@requires_c
+def test_a_product_splits_from_a_tenth_of_the_work_an_elementwise_kernel_waits_for(rng, count_regions):
+    # 2*64*784*30 = 3 MFLOP, ~30 us: two threads, in a layer or on its own;
+    # 0.5 MFLOP stays on one. A ReLU over 2**18 values (~80 us by its
+    # estimate) stays on one thread below the 200 us bar.
+    x = rng.standard_normal((64, 784)).astype(np.float32)
+    W = rng.standard_normal((784, 30)).astype(np.float32)
+    in_layer = ops.dense_forward(x, W)
+    assert count_regions() >= 1
+    alone = ops.gemm(x, W)
+    assert count_regions() >= 1
+    np.testing.assert_array_equal(alone, in_layer)
+    small = ops.gemm(x[:10], W)
+    assert count_regions() == 0
+    np.testing.assert_array_equal(small, in_layer[:10])
+    ops.activation_forward(rng.standard_normal(1 << 18).astype(np.float32), "relu")
+    assert count_regions() == 0
+
+
+@requires_c
+def test_an_update_that_outgrows_one_core_l2_splits_from_less_work(count_regions):
+    # Adam sweeps params, grads and two state arrays: 16 bytes a float32
+    # parameter, and its work estimate is ~0.56 ns a parameter. Beyond one
+    # core's L2 it splits from ~20 us of work (each thread's part then stays in
+    # its own L2 from step to step), within it only from the usual 200 us; the
+    # same bits either way.
+    def step(n, threads):
+        gen = np.random.default_rng(n)
+        p = gen.standard_normal(n).astype(np.float32)
+        g = gen.standard_normal(n).astype(np.float32)
+        fastmlp.set_num_threads(threads)
+        opt = fastmlp.optim.Adam(lr=0.01)
+        opt.step([p], [g])
+        opt.step([p], [g])
+        fastmlp.set_num_threads(2)
+        return p
+
+    n_big = 300_000  # 4.8 MB swept, ~170 us of work
+    split = step(n_big, 2)
+    assert count_regions() >= 1
+    np.testing.assert_array_equal(step(n_big, 1), split)
+    count_regions()
+    l2 = _l2_bytes()
+    if l2 is None:
+        return
+    n_within = int(0.75 * l2) // 16
+    if 0.56 * n_within > 25_000:  # above the lower bar: only the L2 keeps it serial
+        step(n_within, 2)
+        assert count_regions() == 0
