@@ -419,6 +419,20 @@ def _same_snapshot(a, b):
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
+def test_rows_checked_in_the_gather_train_to_the_same_bits(shuffle, dtype, isa, monkeypatch):
+    # the gather that checks the rows (one body per ISA) copies them exactly:
+    # the same bits as fit's Python loop, which checks X first
+    X, y = _wide_data(n=203, dtype=dtype)  # 203 = 12 * 16 + 11: a partial last batch
+    checked = []
+    real = _plan.Trainer.run_epoch
+    monkeypatch.setattr(_plan.Trainer, "run_epoch",
+                        lambda self, *a, **k: checked.append(k.get("check_x")) or real(self, *a, **k))
+    _check(lambda: fastmlp.MLP([40, 6, 3], activation="tanh", dtype=dtype.name, seed=5),
+           OPTIMIZERS["sgd_momentum"], monkeypatch, X, y, epochs=2, batch_size=16, shuffle=shuffle)
+    assert checked == [True, False]
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("opt", ["sgd", "sgd_momentum", "adam"])
 def test_nonfinite_rows_found_in_the_first_epoch_change_nothing(opt, shuffle, dtype, n_threads, monkeypatch):
     X, y = _wide_data(dtype=dtype)
