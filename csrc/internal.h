@@ -64,11 +64,11 @@ int fm_threads_for(double work_ns, int n_threads);
  * cores (benchmarks/RESULTS.md): a 64x784x30 product repeated in a loop is
  * 1.3-1.9x faster split, with a left operand freshly written by the calling
  * thread 0.8-1.9x; 2-thread training, alternating processes, s/epoch: (b)
- * 0.21-0.22 -> 0.17-0.18 (with fm_threads_for_sweep), [784, 128, 128, 10] Adam
- * batch 32 0.37-0.39 -> 0.30-0.32, [784, 100, 10] SGD batch 64 0.19-0.20 ->
- * 0.16-0.19. (Until the fifth session products inside a training step kept
- * fm_threads_for's bar: (b) had measured 0.27 s split against 0.22 s serial
- * while its Adam update stayed on one thread.) */
+ * 0.22 -> 0.18 (with fm_threads_for_sweep), [784, 128, 128, 10] Adam batch 32
+ * 0.38 -> 0.34-0.36, [784, 100, 10] SGD batch 64 0.20 -> 0.17-0.19. (Until the
+ * fifth session products inside a training step kept fm_threads_for's bar: (b)
+ * had measured 0.27 s split against 0.22 s serial while its Adam update stayed
+ * on one thread.) */
 int fm_threads_for_gemm(double work_ns, int n_threads);
 
 /* For a kernel that sweeps the same `bytes` every training step (the optimizer
@@ -76,7 +76,7 @@ int fm_threads_for_gemm(double work_ns, int n_threads);
  * one core's L2. Then on one thread they stream from L3 every step, while split the
  * same way each step every thread's part stays in its own core's L2: workload
  * (b)'s Adam (W, dW, m and v: 1.27 MB; 1 MiB L2 per core) on 2 Zen 4 cores made
- * epochs 0.21 -> 0.175-0.18 s (benchmarks/RESULTS.md, "Training plan"). */
+ * epochs 0.22 -> 0.18 s (benchmarks/RESULTS.md, "Training plan"). */
 int fm_threads_for_sweep(double work_ns, double bytes, int n_threads);
 
 /* A GEMM's single-core rate for those estimates, flops per ns: what the AVX2

@@ -345,11 +345,12 @@ fm_int fm_train_plan_run(fm_train_plan *p, const void *X, const void *T, const i
         const int64_t *lb = NULL;
         row_prefetch pf = {X, NULL, 0, 0, xrow, 2 * (int)nl + 1, 0};
         double value;
-        /* the batch: rows gathered in the shuffled order, or a slice */
+        /* the batch: rows gathered in the shuffled order, or a slice; check_x: fit
+         * left X's NaN/Inf check to this pass over the rows (status 2 before
+         * anything of the batch is computed) */
         if (order) {
             const int64_t *idx = order + s;
             if (check_x) {
-                /* fit left X's NaN/Inf check to the epoch's own pass over the rows */
                 if (!fm_gather_rows_finite(p->xb, X, idx, m, p->d_x, p->is_double)) {
                     *status = 2;
                     return b;

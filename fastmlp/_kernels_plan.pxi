@@ -87,7 +87,7 @@ cdef class TrainPlan:
     cdef void **ptrs            # params, grads, state0..2: 5 rows of n_params
     cdef fm_int *sizes
     cdef readonly fm_int last_done      # batches the last run() completed
-    cdef readonly int last_status       # its status: 0, 1 non-finite loss, 2 non-finite input (check_x), -1 no memory
+    cdef readonly int last_status       # 0, 1 non-finite loss, 2 non-finite rows (check_x), -1 no memory
 
     def __cinit__(self, list layers not None, bint is_double, fm_int cap, fm_int d_x, fm_int d_t,
                   str loss not None):
