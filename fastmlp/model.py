@@ -584,13 +584,14 @@ class Sequential:
         pass and ~9 ms of a ~98 ms epoch with the caches it flushed), and a batch
         with NaN/Inf puts back everything fit changed
         (_FitUndo) before fit raises the same error. Only where nothing outside the
-        model saw the epoch (no callbacks, no progress output) and the copies
-        _FitUndo keeps are small beside X."""
+        model saw the epoch (no callbacks, no progress output), with an optimizer
+        the plan runs, and the copies _FitUndo keeps are small beside X."""
         if epochs < 1 or callbacks or verbose or getattr(_config.backend(), "TrainPlan", None) is None:
             return False
+        if type(optimizer) not in _plan._OPTIMIZERS:  # fit's Python loop: nothing checks the rows
+            return False
         params = self.parameters()
-        slots = len(optimizer._state_names()) if isinstance(optimizer, _optim.Optimizer) else 0
-        held = sum(p.nbytes for p in params) * (2 + slots)  # parameters, gradients, optimizer state
+        held = sum(p.nbytes for p in params) * (2 + len(optimizer._state_names()))  # + gradients, state
         held += sum(b.nbytes for layer in self.layers for b in layer.buffers.values())
         return 8 * held <= X.nbytes
 

@@ -506,6 +506,32 @@ def test_checked_first_when_anything_would_see_the_epoch(monkeypatch, capsys):
     assert not seen
 
 
+def test_an_optimizer_of_the_users_own_gets_x_checked_first():
+    # an object with step(params, grads) alone: fit's Python loop trains with it,
+    # so X is checked before anything, as always
+    class Plain:
+        def __init__(self):
+            self.steps = 0
+
+        def step(self, params, grads):
+            self.steps += 1
+            for p, g in zip(params, grads):
+                p -= 0.1 * g
+
+    X, y = _wide_data()
+    model = fastmlp.MLP([40, 6, 3], seed=5)
+    opt = Plain()
+    model.fit(X, y, epochs=1, batch_size=16, optimizer=opt, verbose=0)
+    assert opt.steps == -(-len(X) // 16)
+    X[-1, 0] = np.nan
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"X contains non-finite values: 1 NaN and 0 Inf"):
+        model.fit(X, y, epochs=1, batch_size=16, optimizer=opt, verbose=0)
+    assert opt.steps == -(-len(X) // 16)
+    for k, v in model.state_dict().items():
+        _assert_same(v, before[k], k)
+
+
 def test_deferred_check_without_a_plan_checks_before_training(monkeypatch):
     # track_gradients needs fit's Python loop: X is checked once the plan is refused
     X, y = _wide_data()
