@@ -17,16 +17,18 @@ static const fm_dgemm_kernel dgemm_generic = {"generic 4x4", 4, 4, 128, 256, 204
                                               fm_dgemm_pack_a_ref, fm_dgemm_pack_b_ref,
                                               4, 4, fm_dgemm_sup_ref_4x4, 0, 0, NULL};
 #if FM_X86_SIMD
-static const fm_sgemm_kernel sgemm_avx2 = {"avx2 6x16", 6, 16, 144, 256, 4080,
-                                           fm_sgemm_ukr_avx2_6x16,
-                                           fm_sgemm_pack_a_avx2, fm_sgemm_pack_b_avx2,
-                                           6, 16, fm_sgemm_sup_avx2_6x16, 1,
-                                           104, fm_sgemm_gemv_avx2};
-static const fm_dgemm_kernel dgemm_avx2 = {"avx2 6x8", 6, 8, 96, 256, 4080,
-                                           fm_dgemm_ukr_avx2_6x8,
-                                           fm_dgemm_pack_a_avx2, fm_dgemm_pack_b_avx2,
-                                           6, 8, fm_dgemm_sup_avx2_6x8, 1,
-                                           52, fm_dgemm_gemv_avx2};
+/* AVX2's packed tile and blocking, and its one-row kernel: also the mixed
+ * tables' below, whose k slices (kc) must be AVX2's for the same bits */
+#define SGEMM_AVX2_PACKED 6, 16, 144, 256, 4080, fm_sgemm_ukr_avx2_6x16, \
+                          fm_sgemm_pack_a_avx2, fm_sgemm_pack_b_avx2
+#define SGEMM_AVX2_GEMV 104, fm_sgemm_gemv_avx2
+#define DGEMM_AVX2_PACKED 6, 8, 96, 256, 4080, fm_dgemm_ukr_avx2_6x8, \
+                          fm_dgemm_pack_a_avx2, fm_dgemm_pack_b_avx2
+#define DGEMM_AVX2_GEMV 52, fm_dgemm_gemv_avx2
+static const fm_sgemm_kernel sgemm_avx2 = {"avx2 6x16", SGEMM_AVX2_PACKED,
+                                           6, 16, fm_sgemm_sup_avx2_6x16, 1, SGEMM_AVX2_GEMV};
+static const fm_dgemm_kernel dgemm_avx2 = {"avx2 6x8", DGEMM_AVX2_PACKED,
+                                           6, 8, fm_dgemm_sup_avx2_6x8, 1, DGEMM_AVX2_GEMV};
 static const fm_sgemm_kernel sgemm_avx512 = {"avx512 14x32", 14, 32, 336, 512, 4096,
                                              fm_sgemm_ukr_avx512_14x32,
                                              fm_sgemm_pack_a_avx512, fm_sgemm_pack_b_avx512,
@@ -41,17 +43,13 @@ static const fm_dgemm_kernel dgemm_avx512 = {"avx512 14x16", 14, 16, 112, 256, 4
  * tables, and for small unpacked problems these: AVX2's with AVX-512's 14-row
  * tile (their names are the mixed path's, for show_config). */
 static const fm_sgemm_kernel sgemm_split_wide = {"avx2 6x16 + avx512 14x32 unpacked",
-                                                 6, 16, 144, 256, 4080,
-                                                 fm_sgemm_ukr_avx2_6x16,
-                                                 fm_sgemm_pack_a_avx2, fm_sgemm_pack_b_avx2,
+                                                 SGEMM_AVX2_PACKED,
                                                  14, 32, fm_sgemm_sup_avx512_14x32, 1,
-                                                 104, fm_sgemm_gemv_avx2};
+                                                 SGEMM_AVX2_GEMV};
 static const fm_dgemm_kernel dgemm_split_wide = {"avx2 6x8 + avx512 14x16 unpacked",
-                                                 6, 8, 96, 256, 4080,
-                                                 fm_dgemm_ukr_avx2_6x8,
-                                                 fm_dgemm_pack_a_avx2, fm_dgemm_pack_b_avx2,
+                                                 DGEMM_AVX2_PACKED,
                                                  14, 16, fm_dgemm_sup_avx512_14x16, 1,
-                                                 52, fm_dgemm_gemv_avx2};
+                                                 DGEMM_AVX2_GEMV};
 #endif
 
 static int g_gemm_path = FM_GEMM_PATH_AUTO;
